@@ -80,8 +80,8 @@ def stratified_split(labels: pd.Series, *, seed: int, fractions=(0.7, 0.15, 0.15
         idx = np.array(sorted(idx))
         rng.shuffle(idx)
         n = len(idx)
-        n_val = int(round(n * fractions[1]))
-        n_test = int(round(n * fractions[2]))
+        n_val = round(n * fractions[1])
+        n_test = round(n * fractions[2])
         if n >= 3:  # every split gets at least one example of each class when possible
             n_val, n_test = max(n_val, 1), max(n_test, 1)
         n_train = n - n_val - n_test

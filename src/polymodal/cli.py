@@ -1,0 +1,161 @@
+"""The `polymodal` command. Thin: parse arguments, call the API, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from . import __version__
+from .errors import PolymodalError
+
+console = Console()
+ROLE_FLAGS = ("image", "audio", "video", "text", "numeric", "categorical", "ignore")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    """--image COL (repeatable) and friends, plus --schema YAML, as column -> role."""
+    from .schema import load_overrides
+
+    out = load_overrides(args.schema) if getattr(args, "schema", None) else {}
+    for role in ROLE_FLAGS:
+        for col in getattr(args, role, None) or []:
+            out[col] = role
+    return out
+
+
+def _add_schema_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", action="append", metavar="COL", help="label column (repeat for several)")
+    for role in ROLE_FLAGS:
+        p.add_argument(f"--{role}", action="append", metavar="COL", help=f"treat COL as {role}")
+    p.add_argument("--schema", metavar="YAML", help="YAML of role: [columns] overrides")
+    p.add_argument("--on-error", choices=("error", "skip"), default="error",
+                   help="bad rows: stop and list them all (default), or skip them into skipped.csv")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect_table import summarize
+
+    summary = summarize(args.table, label=args.label, overrides=_overrides(args),
+                        on_error=args.on_error, skipped_path=args.skipped, check_files=not args.no_check)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return 1 if summary.problems and args.on_error == "error" else 0
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary) -> None:
+    console.print(f"[bold]{summary.schema.source}[/]: {summary.rows} rows")
+    t = RichTable("column", "role", "present", "missing", "why", title="Schema")
+    for c in summary.schema.columns:
+        present = summary.present.get(c.name, summary.rows - summary.missing[c.name])
+        t.add_row(c.name, c.role, str(present), str(summary.missing[c.name]), c.reason)
+    console.print(t)
+    if summary.splits:
+        console.print("splits: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.splits.items())))
+    for label, dist in summary.labels.items():
+        shown = ", ".join(f"{k}: {v}" for k, v in list(dist.items())[:30])
+        more = f" ... ({len(dist)} classes)" if len(dist) > 30 else f" ({len(dist)} classes)"
+        console.print(f"label [bold]{label}[/]: {shown}{more}")
+    if not summary.problems:
+        console.print("[green]no problems found[/]")
+        return
+    console.print(f"[red]{len(summary.problems)} problem(s):[/]")
+    for p in summary.problems[:50]:
+        console.print(f"  - {p}", markup=False)
+    if summary.skipped_path:
+        console.print(f"reasons written to {summary.skipped_path}")
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from .data.recipes import list_recipes
+
+    t = RichTable("name", "rows", "label", "summary", "options", title="Data set recipes")
+    for r in list_recipes():
+        t.add_row(r.name, str(r.default_size), r.label, r.summary, ", ".join(r.knobs))
+    console.print(t)
+    return 0
+
+
+def _parse_knobs(pairs: list[str]) -> dict:
+    knobs = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise PolymodalError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            knobs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            knobs[key] = value
+    return knobs
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from .data.recipes import build
+    from .paths import data_home
+
+    out = Path(args.out) if args.out else data_home() / args.name
+    with console.status(f"building {args.name} into {out} ..."):
+        path = build(args.name, out, size=args.size, seed=args.seed, force=args.force, **_parse_knobs(args.set))
+    console.print(f"[green]built[/] {path} (card: {path.parent / 'DATACARD.md'})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(out=Path(args.out), console=console)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polymodal", description="Multimodal learning on your own table.")
+    parser.add_argument("--version", action="version", version=f"polymodal {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="show the detected schema, counts, labels and problems of a table")
+    p.add_argument("table", help="CSV, TSV, Parquet or JSONL file (or a folder holding table.parquet)")
+    _add_schema_flags(p)
+    p.add_argument("--skipped", metavar="CSV", help="write the problems found to this CSV")
+    p.add_argument("--no-check", action="store_true", help="do not open the media files")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_inspect)
+
+    data = sub.add_parser("data", help="build the bundled data set recipes").add_subparsers(
+        dest="data_command", required=True, metavar="ACTION")
+    p = data.add_parser("list", help="list the recipes")
+    p.set_defaults(func=cmd_data_list)
+    p = data.add_parser("build", help="build a recipe into a folder (cached: re-running is instant)")
+    p.add_argument("name")
+    p.add_argument("--out", help="folder (default: $POLYMODAL_HOME/data/NAME)")
+    p.add_argument("--size", type=int, help="number of rows (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a recipe option (see data list)")
+    p.set_defaults(func=cmd_data_build)
+
+    p = sub.add_parser("demo", help="the main job on the built-in data: build it, inspect it, report")
+    p.add_argument("--out", default="polymodal-demo", help="output folder (default: ./polymodal-demo)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PolymodalError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # plain: paths must not be wrapped or styled
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Check every cell a job will use, and report *all* problems with row, column and reason.
+
+Empty cells (NaN/None) in an input column are a missing modality, which is
+normal, unless `require_all=True`. What is an error: a path to a file that is
+not there or does not decode, blank or non-string text, a non-number in a
+numeric column, a missing label, or a label the model has not seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import Problem, ValidationError
+from ..schema import Schema
+from .table import Table, resolve_path
+
+POLICIES = ("error", "skip")
+
+
+@dataclass
+class ValidationReport:
+    table: Table  # the rows that passed (all rows when there were no problems)
+    problems: list[Problem]
+    skipped: pd.DataFrame  # one row per problem: row, column, reason, value
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def check_image(path: Path) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (256, 256))
+            im.load()  # full decode: a truncated file fails here, not mid-training
+    except Exception as exc:
+        return f"cannot decode image {path}: {exc}"
+    return None
+
+
+def check_audio(path: Path) -> str | None:
+    import soundfile as sf
+
+    try:
+        wave, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        return f"cannot decode audio {path}: {exc}"
+    if len(wave) == 0:
+        return f"audio file {path} holds no samples"
+    return None
+
+
+def check_video(path: Path) -> str | None:
+    from .video import read_frames
+
+    try:
+        read_frames(path)
+    except Exception as exc:
+        return f"cannot decode clip {path}: {exc}"
+    return None
+
+
+CHECKERS = {"image": check_image, "audio": check_audio, "video": check_video}
+
+
+def _check_media(table: Table, column: str, role: str, rows: Iterable[int], workers: int) -> list[Problem]:
+    values = table.df[column]
+    jobs: list[tuple[int, str, Path]] = []
+    problems = []
+    for i in rows:
+        v = values.iat[i]
+        if is_missing(v):
+            continue
+        if not isinstance(v, str) or not v.strip():
+            problems.append(Problem(i, column, f"expected a file path, got {type(v).__name__}", repr(v)[:80]))
+            continue
+        path = resolve_path(v.strip(), table.base_dir)
+        if not path.exists():
+            problems.append(Problem(i, column, f"file not found: {path}"))
+        else:
+            jobs.append((i, v, path))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # decoders release the GIL
+        reasons = list(pool.map(CHECKERS[role], [p for _, _, p in jobs]))
+    problems += [Problem(i, column, r) for (i, _, _), r in zip(jobs, reasons, strict=False) if r]
+    return problems
+
+
+def _check_text(values: pd.Series, column: str) -> list[Problem]:
+    problems = []
+    for i, v in enumerate(values):
+        if is_missing(v):
+            continue
+        if not isinstance(v, str):
+            problems.append(Problem(i, column, f"expected text, got {type(v).__name__}", repr(v)[:80]))
+        elif not v.strip():
+            problems.append(Problem(i, column, "text is blank (only white space)"))
+    return problems
+
+
+def _check_numeric(values: pd.Series, column: str) -> list[Problem]:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & ~values.map(is_missing)
+    return [Problem(int(i), column, "not a number", str(values.iat[i])[:80]) for i in bad.to_numpy().nonzero()[0]]
+
+
+def _check_label(values: pd.Series, column: str, known: set | None) -> list[Problem]:
+    problems = []
+    for i, v in enumerate(values):
+        if is_missing(v):
+            problems.append(Problem(i, column, "label is missing"))
+        elif known is not None and v not in known and str(v) not in {str(k) for k in known}:
+            shown = ", ".join(map(str, sorted(known, key=str)[:10]))
+            problems.append(Problem(i, column, f"label {v!r} was not seen in training (known: {shown})"))
+    return problems
+
+
+def validate(table: Table, schema: Schema, *, on_error: str = "error", require_all: bool = False,
+             known_labels: dict[str, set] | None = None, check_labels: bool = True,
+             workers: int = 4) -> ValidationReport:
+    """Check `table` against `schema`. `on_error="error"` raises a `ValidationError` listing every
+    problem; `"skip"` drops the rows with problems and returns them in `report.skipped`."""
+    if on_error not in POLICIES:
+        raise ValueError(f"on_error must be one of {POLICIES}, got {on_error!r}")
+    df = table.df
+    problems: list[Problem] = []
+    for column, role in schema.modalities.items():
+        if column not in df.columns:
+            continue  # a whole missing modality is the caller's decision (predict warns)
+        if role in CHECKERS:
+            problems += _check_media(table, column, role, range(len(df)), workers)
+        elif role == "text":
+            problems += _check_text(df[column], column)
+        elif role == "numeric":
+            problems += _check_numeric(df[column], column)
+        if require_all:
+            problems += [Problem(int(i), column, "value is missing and every modality is required")
+                         for i in df[column].map(is_missing).to_numpy().nonzero()[0]]
+    if check_labels:
+        for column in schema.labels:
+            if column in df.columns:
+                problems += _check_label(df[column], column, (known_labels or {}).get(column))
+    return _apply_policy(table, sorted(problems, key=lambda p: (p.row, p.column)), on_error)
+
+
+def _apply_policy(table: Table, problems: list[Problem], on_error: str) -> ValidationReport:
+    skipped = pd.DataFrame([{"row": p.row, "column": p.column, "reason": p.reason, "value": p.value}
+                            for p in problems], columns=["row", "column", "reason", "value"])
+    if problems and on_error == "error":
+        raise ValidationError(table.source, problems)
+    bad_rows = sorted({p.row for p in problems})
+    kept = table.df.drop(index=bad_rows).reset_index(drop=True)
+    return ValidationReport(Table(kept, table.base_dir, table.source), problems, skipped)
+
+
+def write_skipped(report: ValidationReport, path: str | Path) -> Path | None:
+    """Write the skipped rows' reasons next to the original data (atomically)."""
+    if report.skipped.empty:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    report.skipped.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path

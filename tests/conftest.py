@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny multimodal tables that the tests build themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from PIL import Image
+
+
+def write_image(path: Path, color=(255, 0, 0), size=(24, 20), mode="RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).convert(mode).save(path)
+    return path
+
+
+def write_tone(path: Path, freq=440.0, seconds=0.5, sr=16000, channels=1) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
+    sf.write(path, np.stack([wave] * channels, axis=1) if channels > 1 else wave, sr)
+    return path
+
+
+@pytest.fixture
+def tiny_table(tmp_path: Path) -> Path:
+    """A CSV of 12 rows: image and audio paths (relative), captions, a number, a category, a label."""
+    rows = []
+    colors = {"red": (255, 0, 0), "green": (0, 200, 0), "blue": (0, 0, 255)}
+    for i in range(12):
+        name = list(colors)[i % 3]
+        write_image(tmp_path / "img" / f"{i}.png", colors[name])
+        write_tone(tmp_path / "snd" / f"{i}.wav", freq=300 + 100 * (i % 3))
+        rows.append({"id": f"r{i}", "photo": f"img/{i}.png", "sound": f"snd/{i}.wav",
+                     "caption": f"a small {name} square number {i}", "weight": 1.5 * i,
+                     "size": ["small", "large"][i % 2], "color": name})
+    pd.DataFrame(rows).to_csv(tmp_path / "table.csv", index=False)
+    return tmp_path / "table.csv"
