@@ -12,6 +12,7 @@ again with the same parameters returns at once.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -45,6 +46,9 @@ class RecipeOutput:
 
 @dataclass(frozen=True)
 class Recipe:
+    """A registered data set recipe. Bump `version` when a change to the recipe alters its output:
+    it is part of the cache key, so old builds are rebuilt instead of served."""
+
     name: str
     summary: str
     source: str
@@ -53,6 +57,7 @@ class Recipe:
     label: str
     make: Callable[..., RecipeOutput]
     knobs: dict[str, str] = field(default_factory=dict)  # knob name -> help text
+    version: int = 1
 
 
 RECIPES: dict[str, Recipe] = {}
@@ -64,9 +69,12 @@ def register(recipe: Recipe) -> Recipe:
 
 
 def get_recipe(name: str) -> Recipe:
-    from . import _load_all
+    from . import _MODULES, _load_all
 
-    _load_all()
+    if name in _MODULES and name not in RECIPES:
+        importlib.import_module(f"{__package__}.{name}")  # only this one: others may be slow to import
+    if name not in RECIPES:
+        _load_all()
     if name not in RECIPES:
         raise PolymodalError(f"unknown data set recipe {name!r}; valid: {', '.join(sorted(RECIPES))}")
     return RECIPES[name]
@@ -99,8 +107,10 @@ def build(name: str, out: str | Path, *, size: int | None = None, seed: int = 0,
     if unknown:
         raise PolymodalError(f"recipe {name!r} has no option(s) {sorted(unknown)}; valid: {sorted(recipe.knobs)}")
     out = Path(out)
-    params = {"recipe": name, "size": size or recipe.default_size, "seed": seed, "knobs": knobs,
-              "format": FORMAT_VERSION}
+    if size is not None and size < 1:
+        raise PolymodalError(f"recipe {name!r}: size must be at least 1, got {size}")
+    params = {"recipe": name, "size": size if size is not None else recipe.default_size, "seed": seed,
+              "knobs": knobs, "format": FORMAT_VERSION, "version": recipe.version}
     marker = out / "recipe.json"
     if not force and marker.exists() and json.loads(marker.read_text()).get("params") == params:
         return out / "table.parquet"
