@@ -106,6 +106,79 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .predictor import Predictor
+
+    predictor = Predictor(
+        args.label, fusion=args.fusion, encoders=args.encoders, task=args.task, imbalance=args.imbalance,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+        modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
+        encoder_mode=args.encoder_mode, baselines=not args.no_baselines, overrides=_overrides(args),
+        on_error=args.on_error, require_all=args.require_all)
+    predictor.fit(args.table, out=args.out, resume=args.resume)
+    _print_comparison(predictor.comparison_, predictor.task_.monitor)
+    console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {args.out} (report: {args.out}/report.html)")
+    return 0
+
+
+def _print_comparison(df, monitor: str) -> None:
+    t = RichTable(*[str(c) for c in df.columns], title=f"Candidates (monitor: {monitor})")
+    for row in df.itertuples(index=False):
+        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .api import load
+
+    metrics = load(args.run).evaluate(args.table, drop=args.drop)
+    shown = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        t = RichTable("metric", "value", title=f"{args.run} on {args.table}" + (
+            f" without {', '.join(args.drop)}" if args.drop else ""))
+        for k, v in shown.items():
+            t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        console.print(t)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .api import load
+
+    out = load(args.run).predict_proba(args.table)
+    if args.output:
+        out.to_csv(args.output, index=False)
+        console.print(f"{len(out)} predictions written to {args.output}")
+    else:
+        print(out.to_csv(index=False), end="")
+    return 0
+
+
+def cmd_runs_compare(args: argparse.Namespace) -> int:
+    from .api import compare_runs
+
+    df = compare_runs(args.runs)
+    _print_comparison(df, "")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .encoders.cache import cache_info, clear_cache
+
+    if args.cache_command == "clear":
+        clear_cache(args.encoder)
+        console.print("feature cache cleared" + (f" for {args.encoder}" if args.encoder else ""))
+        return 0
+    info = cache_info()
+    t = RichTable("encoder id", "entries", "MB", title="Feature cache")
+    for key, row in info.items():
+        t.add_row(key, str(row.get("entries", "")), f"{row.get('bytes', 0) / 1e6:.1f}")
+    console.print(t)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -138,6 +211,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a recipe option (see data list)")
     p.set_defaults(func=cmd_data_build)
+
+    p = sub.add_parser("fit", help="fit a multimodal predictor on a table and write a run directory")
+    p.add_argument("table")
+    _add_schema_flags(p)
+    p.add_argument("--fusion", default="concat", help="fusion name, comma list, or 'all' (see `polymodal fusions`)")
+    p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
+    p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
+    p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression"))
+    p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--modality-dropout", type=float, default=0.2)
+    p.add_argument("--patience", type=int, default=8, help="early stopping: epochs without improvement")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-baselines", action="store_true", help="skip the unimodal baselines")
+    p.add_argument("--require-all", action="store_true", help="treat an empty cell as an error")
+    p.add_argument("--out", default="runs/latest", help="run directory (default: runs/latest)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted fit in --out")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("evaluate", help="metrics of a run on a labelled table")
+    p.add_argument("run")
+    p.add_argument("table")
+    p.add_argument("--drop", action="append", metavar="MODALITY", help="hide a modality (column or role)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predictions and probabilities of a run for a table")
+    p.add_argument("run")
+    p.add_argument("table")
+    p.add_argument("-o", "--output", metavar="CSV", help="write here instead of standard output")
+    p.set_defaults(func=cmd_predict)
+
+    runs = sub.add_parser("runs", help="work with run directories").add_subparsers(
+        dest="runs_command", required=True, metavar="ACTION")
+    p = runs.add_parser("compare", help="compare the metrics of several runs")
+    p.add_argument("runs", nargs="+")
+    p.set_defaults(func=cmd_runs_compare)
+
+    cache = sub.add_parser("cache", help="the feature cache of frozen encoders").add_subparsers(
+        dest="cache_command", required=True, metavar="ACTION")
+    p = cache.add_parser("info", help="entries and size per encoder")
+    p.set_defaults(func=cmd_cache)
+    p = cache.add_parser("clear", help="delete cached features")
+    p.add_argument("--encoder", help="only this encoder id")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("demo", help="the main job on the built-in data: build it, inspect it, report")
     p.add_argument("--out", default="polymodal-demo", help="output folder (default: ./polymodal-demo)")

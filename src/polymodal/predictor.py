@@ -1,0 +1,237 @@
+"""`Predictor`: the scikit-learn-like facade for supervised jobs on a multimodal table.
+
+    p = Predictor(label="group", fusion="all").fit("train.csv")   # returns self
+    p.evaluate("test.csv"); p.predict(df); p.predict_proba(df); p.save("run/")
+    p = polymodal.load("run/")
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from .data.table import Table, read_table
+from .data.validate import validate, write_skipped
+from .encoders.base import Encoder
+from .errors import PolymodalError
+from .features import choose_encoders, materialize, parse_encoder_spec, split_rows
+from .fitting import Candidate, build_model, fit_candidate
+from .fusion.base import fusion_names
+from .model import MultimodalModel
+from .schema import Schema, detect_schema
+from .tasks import Classification, MultiTask, Task, encode_targets, make_task
+from .training.data import ArrayData
+from .training.loop import predict_logits
+
+
+class Predictor:
+    """Predict label column(s) from any subset of a table's modalities through a chosen fusion.
+
+    `fusion` is a registered fusion name, a comma-separated list, or "all" (every fusion is
+    trained; the best on validation is kept, the rest are compared in the report). With
+    `baselines=True` each modality alone is trained too, so the report shows what fusion adds.
+    """
+
+    def __init__(self, label: str | list[str], *, fusion: str = "concat", encoders: str | dict | None = None,
+                 task: str = "auto", imbalance: str = "none", epochs: int = 40, batch_size: int = 128,
+                 lr: float = 2e-3, weight_decay: float = 1e-2, hidden: int = 128, dropout: float = 0.1,
+                 modality_dropout: float = 0.2, patience: int = 8, seed: int = 0, encoder_mode: str | None = None,
+                 pretrained: bool = True, baselines: bool = True, overrides: dict[str, str] | None = None,
+                 on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
+                 progress: bool = True):
+        self.label = [label] if isinstance(label, str) else list(label)
+        self.fusion, self.encoders, self.task = fusion, parse_encoder_spec(encoders), task
+        self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
+        self.weight_decay, self.hidden, self.dropout = weight_decay, hidden, dropout
+        self.modality_dropout, self.patience, self.seed = modality_dropout, patience, seed
+        self.encoder_mode, self.pretrained, self.baselines = encoder_mode, pretrained, baselines
+        self.overrides, self.on_error, self.require_all = dict(overrides or {}), on_error, require_all
+        self.fusion_options, self.progress = dict(fusion_options or {}), progress
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Predictor:
+        started = time.time()
+        table = read_table(data)
+        self.schema_ = detect_schema(table, label=self.label, overrides=self.overrides)
+        report = validate(table, self.schema_, on_error=self.on_error, require_all=self.require_all)
+        if out is not None:
+            write_skipped(report, Path(out) / "skipped.csv")
+        table, self.skipped_ = report.table, report.skipped
+        self.columns_ = list(self.schema_.modalities)
+        if not self.columns_:
+            raise PolymodalError(f"{table.source}: no input columns besides the label(s); roles: "
+                                 + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
+        parts = self._split(table)
+        self.task_ = make_task(table.df.iloc[parts["train"]], self.label, kind=self.task, imbalance=self.imbalance)
+        self.encoders_ = choose_encoders(self.schema_, self.columns_, self.encoders, pretrained=self.pretrained,
+                                         mode=self.encoder_mode)
+        for column, encoder in self.encoders_.items():
+            encoder.prepare(table.df[column].iloc[parts["train"]].dropna().tolist())
+        data_all = materialize(table, self.schema_, self.encoders_, progress=self.progress)
+        data_all.targets = encode_targets(self.task_, table.df)
+        splits = {k: data_all.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
+        self.split_sizes_ = {k: len(v) for k, v in parts.items()}
+        self.candidates_ = self._train_all(splits, Path(out) if out else None, resume)
+        self._choose_best()
+        self.missing_ = self._missing_modality(splits)
+        self.fit_seconds_ = time.time() - started
+        if out is not None:
+            self.save(out)
+        return self
+
+    def _split(self, table: Table) -> dict[str, np.ndarray]:
+        strat = self.label[0] if len(self.label) == 1 else None
+        parts = split_rows(table.df, self.schema_, strat, seed=self.seed)
+        if len(parts["val"]) == 0:
+            raise PolymodalError(f"{table.source}: no validation rows (split column has no 'val' rows)")
+        return parts
+
+    def _fusions(self) -> list[str]:
+        names = fusion_names() if self.fusion == "all" else [f.strip() for f in self.fusion.split(",") if f.strip()]
+        valid = fusion_names()
+        for name in names:
+            if name not in valid:
+                raise PolymodalError(f"unknown fusion {name!r}; valid: {', '.join(valid)}, or all")
+        return names
+
+    def _train_all(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool) -> list[Candidate]:
+        cands = [Candidate(f, "fusion", f, self.columns_) for f in self._fusions()]
+        if self.baselines and len(self.columns_) > 1:
+            cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in self.columns_]
+        train_args = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                      "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed,
+                      "progress": self.progress}
+        for i, cand in enumerate(cands):
+            if self.progress:
+                print(f"[{i + 1}/{len(cands)}] {cand.name}", flush=True)
+            model = self._model(cand.fusion, cand.columns, modality_dropout=self.modality_dropout
+                                if cand.kind == "fusion" else 0.0)
+            fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, train_args=train_args,
+                          model=model)
+        return cands
+
+    def _model(self, fusion: str, columns: list[str], modality_dropout: float) -> MultimodalModel:
+        return build_model(fusion, columns, self.encoders_, self.task_.out_dim, hidden=self.hidden,
+                           dropout=self.dropout, modality_dropout=modality_dropout,
+                           fusion_options=self.fusion_options, seed=self.seed)
+
+    def _choose_best(self) -> None:
+        fused = [c for c in self.candidates_ if c.kind == "fusion"]
+        best = max(fused, key=lambda c: c.val.get(self.task_.monitor, -np.inf))
+        self.best_, self.model_, self.fusion_ = best, best.model, best.fusion
+
+    def _missing_modality(self, splits: dict[str, ArrayData]) -> list[dict]:
+        """Each fusion's metric on the evaluation split with every modality, then with each one absent."""
+        self.eval_split_ = "test" if len(splits["test"]) else "val"
+        part = splits[self.eval_split_]
+        self.eval_targets_, self.eval_logits_ = part.targets, {}
+        rows = []
+        for cand in (c for c in self.candidates_ if c.kind == "fusion"):
+            for dropped in [None, *self.columns_]:
+                data = part if dropped is None else part.drop(dropped)
+                logits = predict_logits(cand.model, data)
+                if dropped is None:
+                    self.eval_logits_[cand.name] = logits
+                metrics = self.task_.metrics(logits, part.targets)
+                rows.append({"name": cand.name, "condition": "all" if dropped is None else f"no {dropped}",
+                             self.task_.monitor: _monitor(metrics, self.task_),
+                             **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})})
+        return rows
+
+    # ------------------------------------------------------------- predict
+    def _inputs(self, data, drop: list[str] | None = None) -> tuple[Table, ArrayData]:
+        self._check_fitted()
+        table = read_table(data)
+        absent = [c for c in self.model_.modalities if c not in table.df.columns]
+        if absent:
+            warnings.warn(f"{table.source}: no column(s) {', '.join(absent)}; predicting without "
+                          f"{'that modality' if len(absent) == 1 else 'those modalities'}", stacklevel=3)
+        schema = Schema([c for c in self.schema_.columns if c.name in table.df.columns or c.name in absent],
+                        table.source)
+        report = validate(table, schema, on_error=self.on_error, check_labels=False)
+        table = report.table
+        encoders = {c: self.encoders_[c] for c in self.model_.modalities}
+        arrays = materialize(table, self.schema_, encoders, progress=self.progress)
+        for column in drop or []:
+            arrays = arrays.drop(column)
+        return table, arrays
+
+    def predict_proba(self, data) -> pd.DataFrame:
+        """Predictions with their probabilities (one column per class) for every row."""
+        _, arrays = self._inputs(data)
+        return self.task_.predict(predict_logits(self.model_, arrays))
+
+    def predict(self, data) -> pd.Series | pd.DataFrame:
+        out = self.predict_proba(data)
+        labels = [c for c in out.columns if not c.startswith("proba_")]
+        return out[labels[0]] if len(labels) == 1 else out[labels]
+
+    def evaluate(self, data, *, drop: str | list[str] | None = None) -> dict:
+        """Metrics on a labelled table; `drop` hides modalities (column names or roles) to test robustness."""
+        drop_cols = self._resolve_drop(drop)
+        table, arrays = self._inputs(data, drop_cols)
+        missing_labels = [c for c in self.label if c not in table.df.columns]
+        if missing_labels:
+            raise PolymodalError(f"{table.source}: evaluation needs the label column(s) {', '.join(missing_labels)}")
+        known = {t.column: set(t.classes) for t in _tasks(self.task_) if isinstance(t, Classification)}
+        report = validate(table, Schema([c for c in self.schema_.columns if c.role == "label"], table.source),
+                          known_labels=known)
+        targets = encode_targets(self.task_, report.table.df)
+        return self.task_.metrics(predict_logits(self.model_, arrays), targets)
+
+    def _resolve_drop(self, drop: str | list[str] | None) -> list[str]:
+        names = [drop] if isinstance(drop, str) else list(drop or [])
+        out = []
+        for name in names:
+            hits = [c for c in self.model_.modalities if c == name or self.schema_.modalities.get(c) == name]
+            if not hits:
+                raise PolymodalError(f"cannot drop {name!r}: the model's modalities are "
+                                     f"{', '.join(self.model_.modalities)}")
+            out += hits
+        return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise PolymodalError("this Predictor is not fitted yet: call fit() or polymodal.load(RUN)")
+
+    # ---------------------------------------------------------------- save
+    def save(self, path: str | Path) -> Path:
+        from .run_io import save_predictor
+
+        self._check_fitted()
+        return save_predictor(self, Path(path))
+
+    @property
+    def comparison_(self) -> pd.DataFrame:
+        """One row per candidate: kind, validation and test metrics, training time."""
+        rows = []
+        for c in self.candidates_:
+            row = {"name": c.name, "kind": c.kind, "seconds": round(c.seconds, 2), "best_epoch": c.best_epoch}
+            for split, metrics in (("val", c.val), ("test", c.test)):
+                for key in (self.task_.monitor, "accuracy", "f1_macro", "rmse", "r2"):
+                    if key in metrics:
+                        row[f"{split}_{key}"] = metrics[key]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _tasks(task: Task) -> list[Task]:
+    return task.tasks if isinstance(task, MultiTask) else [task]
+
+
+def _monitor(metrics: dict, task: Task) -> float:
+    return float(metrics[task.monitor])
+
+
+def encoders_state(encoders: dict[str, Encoder]) -> dict:
+    return {c: {"name": e.name, "config": e.config(), "mode": e.mode, "out_dim": e.out_dim}
+            for c, e in encoders.items()}
+
+
+VERSION = __version__

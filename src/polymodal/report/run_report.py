@@ -1,0 +1,89 @@
+"""The `report.html` of a fitted Predictor: what was learned, how each fusion compares with the
+modalities alone, what happens when a modality is missing, and where the best model errs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .html import Report
+from .plots import plot_comparison, plot_confusion, plot_history, plot_missing_modality, plot_reliability
+
+
+def write_run_report(p, run: Path) -> Path:
+    plots = run / "plots"
+    plots.mkdir(exist_ok=True)
+    monitor = p.task_.monitor
+    report = Report(f"polymodal run: predict {', '.join(p.label)}")
+    _overview(report, p)
+    _comparison(report, p, plots, monitor)
+    _missing(report, p, plots, monitor)
+    _best_model(report, p, plots, monitor)
+    _schema(report, p)
+    return report.write(run / "report.html")
+
+
+def _overview(report: Report, p) -> None:
+    report.add_heading("Overview")
+    best = p.best_
+    split = getattr(p, "eval_split_", "test")
+    report.add_text(
+        f"Task **{p.task_.kind}** on `{', '.join(p.label)}` from {len(p.columns_)} input column(s): "
+        f"{', '.join(f'`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)' for c in p.columns_)}. "
+        f"Rows: " + ", ".join(f"{k} {v}" for k, v in p.split_sizes_.items()) + ". "
+        f"The best fusion on the validation split is **{best.name}**; the metrics below are on the "
+        f"**{split}** split, which no candidate saw during training or selection.")
+    report.add_metrics({k: v for k, v in (best.test or best.val).items() if isinstance(v, int | float)},
+                       caption=f"{best.name} on {split}")
+    if len(p.skipped_):
+        report.add_text(f"{p.skipped_['row'].nunique()} row(s) were skipped for bad data (see `skipped.csv`).")
+
+
+def _comparison(report: Report, p, plots: Path, monitor: str) -> None:
+    report.add_heading("Fusion strategies against each modality alone")
+    split = "test" if any(c.test for c in p.candidates_) else "val"
+    rows = [{"name": c.name, monitor: getattr(c, split).get(monitor), "kind": c.kind}
+            for c in p.candidates_ if getattr(c, split)]
+    path = plot_comparison(rows, plots / "comparison.png", monitor, f"{monitor} on the {split} split")
+    report.add_image(path, f"Every candidate on the {split} split. Unimodal rows use one column only.")
+    cols = [c for c in p.comparison_.columns if c.startswith(("val_", "test_"))]
+    report.add_table(p.comparison_, caption="Candidates (seconds = training time on this machine)",
+                     highlight_max=cols)
+
+
+def _missing(report: Report, p, plots: Path, monitor: str) -> None:
+    if len(p.columns_) < 2:
+        return
+    report.add_heading("Robustness to a missing modality")
+    report.add_text("Each fusion evaluated with all modalities, then with one modality removed from every row "
+                    "(its presence mask set to false), as happens when a cell is empty.")
+    path = plot_missing_modality(p.missing_, plots / "missing_modality.png", monitor)
+    report.add_image(path, f"{monitor} with each modality removed")
+    report.add_table(p.missing_, highlight_max=[monitor])
+
+
+def _best_model(report: Report, p, plots: Path, monitor: str) -> None:
+    best = p.best_
+    report.add_heading(f"The best model: {best.name}")
+    path = plot_history(best.history, plots / "history.png", f"val_{monitor}")
+    report.add_image(path, "Training loss, validation loss and validation metric per epoch")
+    metrics = best.test or best.val
+    if "confusion_matrix" in metrics:
+        classes = p.task_.classes
+        report.add_image(plot_confusion(metrics["confusion_matrix"], classes, plots / "confusion.png"),
+                         "Confusion matrix (rows: true class), normalised per row")
+        logits = p.eval_logits_.get(best.name)
+        if logits is not None:
+            proba = torch.softmax(logits, 1).numpy()
+            report.add_image(plot_reliability(p.eval_targets_.numpy(), proba, plots / "reliability.png"),
+                             "Reliability: predicted confidence against observed accuracy")
+        if "per_class" in metrics:
+            report.add_table([{"class": k, **v} for k, v in metrics["per_class"].items()],
+                             caption="Per-class scores")
+
+
+def _schema(report: Report, p) -> None:
+    report.add_heading("Data")
+    report.add_table([{"column": c.name, "role": c.role, "why": c.reason} for c in p.schema_.columns],
+                     caption=f"Schema of {p.schema_.source}")

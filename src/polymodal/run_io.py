@@ -1,0 +1,74 @@
+"""Writing a fitted Predictor to a run directory and reading it back (see run.py for the layout)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from . import __version__
+from .encoders.base import build_encoder
+from .run import FORMAT, check_run, read_json, save_tensors, write_json
+from .schema import Schema
+from .tasks import task_from_state
+
+FIT_ARGS = ("label", "fusion", "encoders", "task", "imbalance", "epochs", "batch_size", "lr", "weight_decay",
+            "hidden", "dropout", "modality_dropout", "patience", "seed", "encoder_mode", "pretrained",
+            "baselines", "overrides", "on_error", "require_all", "fusion_options")
+
+
+def save_predictor(p, run: Path) -> Path:
+    from .predictor import encoders_state
+
+    run.mkdir(parents=True, exist_ok=True)
+    write_json(run / "schema.json", p.schema_.to_dict())
+    write_json(run / "task.json", p.task_.state())
+    write_json(run / "encoders.json", encoders_state({c: p.encoders_[c] for c in p.model_.modalities}))
+    write_json(run / "model.json", {"fusion": p.fusion_, "columns": p.model_.modalities, "hidden": p.hidden,
+                                    "dropout": p.dropout, "fusion_options": p.fusion_options,
+                                    "out_dim": p.task_.out_dim})
+    save_tensors(p.model_.state_dict(), run / "weights.safetensors")
+    if hasattr(p, "candidates_"):
+        write_json(run / "metrics.json", metrics_summary(p))
+        write_json(run / "history.json", {c.name: c.history for c in p.candidates_})
+        p.comparison_.to_csv(run / "comparison.csv", index=False)
+        from .report.run_report import write_run_report
+
+        write_run_report(p, run)
+    write_json(run / "polymodal.json", {"format": FORMAT, "kind": "predictor", "polymodal": __version__,
+                                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                        "fit": {k: getattr(p, k) for k in FIT_ARGS}})  # written last: the marker
+    return run
+
+
+def metrics_summary(p) -> dict:
+    return {"task": p.task_.kind, "monitor": p.task_.monitor, "best": p.fusion_,
+            "val": p.best_.val, "test": p.best_.test, "splits": p.split_sizes_,
+            "comparison": p.comparison_.to_dict(orient="records"), "missing_modality": p.missing_,
+            "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2)}
+
+
+def load_predictor(path: str | Path):
+    from .fitting import build_model
+    from .predictor import Predictor
+
+    run = check_run(path, kind="predictor")
+    meta = read_json(run / "polymodal.json")
+    p = Predictor(**{k: v for k, v in meta["fit"].items() if k in FIT_ARGS})
+    p.schema_ = Schema.from_dict(read_json(run / "schema.json"))
+    p.task_ = task_from_state(read_json(run / "task.json"))
+    p.encoders_ = {}
+    for column, spec in read_json(run / "encoders.json").items():
+        encoder = build_encoder(spec["name"], **spec["config"])
+        p.encoders_[column] = encoder.set_mode(spec["mode"])
+    model_cfg = read_json(run / "model.json")
+    p.hidden, p.dropout = model_cfg["hidden"], model_cfg["dropout"]
+    p.fusion_options, p.fusion_, p.columns_ = model_cfg["fusion_options"], model_cfg["fusion"], model_cfg["columns"]
+    p.model_ = build_model(p.fusion_, p.columns_, p.encoders_, model_cfg["out_dim"], hidden=p.hidden,
+                           dropout=p.dropout, modality_dropout=0.0, fusion_options=p.fusion_options)
+    p.model_.load_state_dict(load_file(str(run / "weights.safetensors")))
+    p.model_.eval()
+    p.run_dir_ = run
+    p.metrics_ = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
+    return p

@@ -1,0 +1,5 @@
+"""Text utilities shared by encoders and decoders: the learned tokenizer."""
+
+from .tokenizer import SPECIALS, Tokenizer
+
+__all__ = ["SPECIALS", "Tokenizer"]

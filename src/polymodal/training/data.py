@@ -1,0 +1,54 @@
+"""In-memory training data: every column of every row already loaded (cached features for
+frozen encoders, loader outputs for trainable ones), so an epoch is pure indexing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+Targets = torch.Tensor | dict[str, torch.Tensor] | None
+
+
+def take(values: Any, idx: torch.Tensor) -> Any:
+    """Rows `idx` of a tensor, a list, or a dict of those."""
+    if values is None:
+        return None
+    if isinstance(values, dict):
+        return {k: take(v, idx) for k, v in values.items()}
+    if isinstance(values, torch.Tensor):
+        return values[idx]
+    return [values[i] for i in idx.tolist()]
+
+
+def to_device(values: Any, device: torch.device) -> Any:
+    if isinstance(values, dict):
+        return {k: to_device(v, device) for k, v in values.items()}
+    return values.to(device, non_blocking=True) if isinstance(values, torch.Tensor) else values
+
+
+@dataclass
+class ArrayData:
+    inputs: dict[str, Any]  # column -> Tensor [N, ...] or list[str]
+    masks: dict[str, torch.Tensor]  # column -> bool [N]
+    targets: Targets = None
+
+    def __len__(self) -> int:
+        return len(next(iter(self.masks.values())))
+
+    def take(self, idx: torch.Tensor) -> tuple[dict, dict, Targets]:
+        return take(self.inputs, idx), take(self.masks, idx), take(self.targets, idx)
+
+    def subset(self, idx: torch.Tensor) -> ArrayData:
+        return ArrayData(*self.take(idx))
+
+    def only(self, columns: list[str]) -> ArrayData:
+        """The same rows with just `columns` (unimodal baselines)."""
+        return ArrayData({c: self.inputs[c] for c in columns}, {c: self.masks[c] for c in columns}, self.targets)
+
+    def drop(self, column: str) -> ArrayData:
+        """The same rows with `column` marked absent everywhere (missing-modality evaluation)."""
+        masks = dict(self.masks)
+        masks[column] = torch.zeros_like(masks[column])
+        return ArrayData(self.inputs, masks, self.targets)

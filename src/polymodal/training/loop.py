@@ -1,0 +1,153 @@
+"""The training loop: AdamW, linear warm-up then cosine decay, gradient clipping, early stopping
+on a validation metric, a checkpoint every epoch, exact resume, and a live progress bar.
+
+Determinism: each epoch's shuffling and random state derive from (seed, epoch)
+alone, so a run resumed from its last checkpoint finishes exactly like an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..tasks.base import Task
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import ArrayData, to_device
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = -math.inf
+    seconds: float = 0.0
+    resumed_from: int | None = None
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, data: ArrayData, *, batch_size: int = 512,
+                   device: torch.device | None = None) -> torch.Tensor:
+    device = device or next((p.device for p in model.parameters()), torch.device("cpu"))
+    model.eval()
+    outs = []
+    for start in range(0, len(data), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(data)))
+        inputs, masks, _ = data.take(idx)
+        with _autocast(device):
+            outs.append(model(to_device(inputs, device), to_device(masks, device)).float().cpu())
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def _autocast(device: torch.device):
+    # Mixed precision only where it pays: on a GPU. On CPU, float32.
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
+        "cpu", enabled=False)
+
+
+def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    if weights is not None:  # weighted sampling for class imbalance, with replacement
+        return torch.multinomial(weights, n, replacement=True, generator=g)
+    return torch.randperm(n, generator=g)
+
+
+def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_size: int, clip: float,
+           order: torch.Tensor, device: torch.device) -> float:
+    model.train()
+    total, count = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        if len(idx) < 2 and len(order) > 1:
+            continue  # a batch of one breaks normalisation layers and says little
+        inputs, masks, targets = data.take(idx)
+        with _autocast(device):
+            logits = model(to_device(inputs, device), to_device(masks, device))
+        out = task.step(logits.float(), to_device(targets, device))
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        scheduler.step()
+        total += out.loss.item() * len(idx)
+        count += len(idx)
+    return total / max(count, 1)
+
+
+def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: ArrayData | None = None, *,
+          epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-2,
+          warmup: float = 0.05, clip: float = 1.0, patience: int = 5, seed: int = 0,
+          checkpoint_dir: Path | None = None, resume: bool = False, progress: bool = True,
+          desc: str = "training") -> tuple[TrainResult, dict[str, torch.Tensor]]:
+    """Train in place; return the result and the best weights (by `task.monitor` on validation)."""
+    device = pick_device()
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    steps = epochs * math.ceil(len(train_data) / batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, int(warmup * steps)))
+    result, best_state, start_epoch, stale = TrainResult(), None, 0, 0
+    if resume and checkpoint_dir is not None:
+        restored = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
+        if restored is not None:
+            pointer, best_state = restored
+            start_epoch, stale = pointer["epoch"] + 1, pointer["stale"]
+            result = TrainResult(pointer["history"], pointer["best_epoch"], pointer["best_score"],
+                                 pointer["seconds"], pointer["epoch"])
+    weights = task.sample_weights(train_data.targets) if train_data.targets is not None else None
+    started = time.time() - result.seconds
+    bar = tqdm(range(start_epoch, epochs), desc=desc, initial=start_epoch, total=epochs, leave=False,
+               disable=not progress or not sys.stderr.isatty(), dynamic_ncols=True)
+    for epoch in bar:
+        if stale >= patience:
+            break
+        torch.manual_seed(seed * 7919 + epoch)  # dropout & modality dropout: a function of (seed, epoch)
+        order = _order(len(train_data), seed, epoch, weights)
+        loss = _epoch(model, task, train_data, optimizer, scheduler, batch_size=batch_size, clip=clip,
+                      order=order, device=device)
+        row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
+        score = -loss
+        if val_data is not None and len(val_data):
+            logits = predict_logits(model, val_data, device=device)
+            row["val_loss"] = task.step(logits, val_data.targets).loss.item()
+            metrics = task.metrics(logits, val_data.targets)
+            score = float(metrics[task.monitor])
+            row[f"val_{task.monitor}"] = score
+        result.history.append(row)
+        if score > result.best_score:
+            result.best_score, result.best_epoch, stale = score, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        result.seconds = time.time() - started
+        bar.set_postfix(loss=f"{loss:.4f}", **{task.monitor: f"{score:.4f}"})
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
+                            best_state=best_state,
+                            extra={"history": result.history, "best_epoch": result.best_epoch,
+                                   "best_score": result.best_score, "stale": stale, "seconds": result.seconds})
+    bar.close()
+    if best_state is None:
+        best_state = model.state_dict()
+    return result, best_state
