@@ -1,44 +1,55 @@
-"""polymodal: train, evaluate and serve multimodal models on your own table, on a CPU."""
+"""polymodal: train, evaluate and serve multimodal models on your own table, on a CPU.
+
+The public API is imported lazily: `import polymodal` is instant, and torch is loaded the first
+time a name that needs it is used (worker processes and the CLI's --help stay fast)."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+import importlib
 import os as _os
+
+__version__ = "0.1.0"
 
 # Hugging Face tokenizers warn (and serialise) when worker processes fork after tokenizing.
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from .api import compare_runs, load
-from .data.dataset import Batch, MultimodalDataset, default_loaders, make_loader
-from .data.recipes import build as build_dataset
-from .data.recipes import list_recipes
-from .data.table import Table, read_table
-from .data.validate import validate
-from .errors import PolymodalError, Problem, TableError, ValidationError
-from .inspect_table import summarize
-from .predictor import Predictor
-from .schema import Schema, detect_schema
+_EXPORTS = {
+    "Batch": "data.dataset",
+    "MultimodalDataset": "data.dataset",
+    "default_loaders": "data.dataset",
+    "make_loader": "data.dataset",
+    "read_table": "data.table",
+    "Table": "data.table",
+    "validate": "data.validate",
+    "Ensemble": "ensemble",
+    "PolymodalError": "errors",
+    "Problem": "errors",
+    "TableError": "errors",
+    "ValidationError": "errors",
+    "summarize": "inspect_table",
+    "Predictor": "predictor",
+    "Schema": "schema",
+    "detect_schema": "schema",
+    "load": "api",
+    "compare_runs": "api",
+    "list_recipes": "data.recipes",
+}
+_RENAMED = {"build_dataset": ("data.recipes", "build")}
 
-__all__ = [
-    "Batch",
-    "MultimodalDataset",
-    "PolymodalError",
-    "Predictor",
-    "Problem",
-    "Schema",
-    "Table",
-    "TableError",
-    "ValidationError",
-    "__version__",
-    "build_dataset",
-    "compare_runs",
-    "default_loaders",
-    "detect_schema",
-    "list_recipes",
-    "load",
-    "make_loader",
-    "read_table",
-    "summarize",
-    "validate",
-]
+__all__ = sorted([*_EXPORTS, *_RENAMED, "__version__"])
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _RENAMED:
+        module, attr = _RENAMED[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    else:
+        raise AttributeError(f"module 'polymodal' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -80,6 +80,7 @@ class Predictor:
         self.candidates_ = self._train_all(splits, Path(out) if out else None, resume)
         self._choose_best()
         self.missing_ = self._missing_modality(splits)
+        self._ensemble_row(splits)
         self.fit_seconds_ = time.time() - started
         if out is not None:
             self.save(out)
@@ -143,6 +144,20 @@ class Predictor:
                              self.task_.monitor: _monitor(metrics, self.task_),
                              **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})})
         return rows
+
+    def _ensemble_row(self, splits: dict[str, ArrayData]) -> None:
+        """Soft-voting ensemble of the fused candidates, reported beside them (not saved as the model)."""
+        fused = [c for c in self.candidates_ if c.kind == "fusion"]
+        if len(fused) < 2 or not isinstance(self.task_, Classification):
+            return
+        ens = Candidate("ensemble", "ensemble", "-", self.columns_)
+        for split in ("val", "test"):
+            part = splits[split]
+            if len(part):
+                proba = sum(torch.softmax(predict_logits(c.model, part), 1) for c in fused) / len(fused)
+                setattr(ens, split, self.task_.metrics(torch.log(proba.clamp_min(1e-12)), part.targets))
+        ens.seconds = sum(c.seconds for c in fused)
+        self.candidates_.append(ens)
 
     # ------------------------------------------------------------- predict
     def _inputs(self, data, drop: list[str] | None = None) -> tuple[Table, ArrayData]:
