@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 from . import __version__
 from .errors import PolymodalError
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and logs get whole tables
 ROLE_FLAGS = ("image", "audio", "video", "text", "numeric", "categorical", "ignore")
 
 
@@ -121,8 +121,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_comparison(df, monitor: str) -> None:
-    t = RichTable(*[str(c) for c in df.columns], title=f"Candidates (monitor: {monitor})")
+def _print_comparison(df, monitor: str, title: str = "Candidates") -> None:
+    t = RichTable(*[str(c) for c in df.columns], title=f"{title} (monitor: {monitor})" if monitor else title)
     for row in df.itertuples(index=False):
         t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
     console.print(t)
@@ -160,7 +160,7 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
     from .api import compare_runs
 
     df = compare_runs(args.runs)
-    _print_comparison(df, "")
+    _print_comparison(df, "", title="Runs")
     return 0
 
 

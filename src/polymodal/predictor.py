@@ -69,6 +69,7 @@ class Predictor:
                                  + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
         parts = self._split(table)
         self.task_ = make_task(table.df.iloc[parts["train"]], self.label, kind=self.task, imbalance=self.imbalance)
+        torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
         self.encoders_ = choose_encoders(self.schema_, self.columns_, self.encoders, pretrained=self.pretrained,
                                          mode=self.encoder_mode)
         for column, encoder in self.encoders_.items():

@@ -86,18 +86,30 @@ def load_overrides(path: str | Path) -> dict[str, str]:
     return out
 
 
+def table_defaults(table: Table) -> dict[str, str]:
+    """Roles declared by a `schema.yaml` next to a table file (data set recipes write one)."""
+    if table.source.startswith("<"):
+        return {}
+    path = Path(table.source).parent / "schema.yaml"
+    if not path.exists():
+        return {}
+    return {c: r for c, r in load_overrides(path).items() if c in table.df.columns}
+
+
 def detect_schema(table: Table | pd.DataFrame | str | Path, *, label: str | list[str] | None = None,
                   overrides: dict[str, str] | None = None, sample: int = 200) -> Schema:
     """Work out each column's role. `overrides` maps column -> role and wins over detection."""
     table = read_table(table)
-    overrides = dict(overrides or {})
+    explicit = set(overrides or {}) | set([label] if isinstance(label, str) else list(label or []))
+    overrides = {**table_defaults(table), **(overrides or {})}
     for name in [label] if isinstance(label, str) else list(label or []):
         overrides[name] = "label"
     check_columns(table, overrides)
     columns = []
     for name in table.df.columns:
         if name in overrides:
-            columns.append(Column(name, overrides[name], "set by you"))
+            why = "set by you" if name not in table_defaults(table) or name in explicit else "schema.yaml"
+            columns.append(Column(name, overrides[name], why))
         else:
             role, reason = _detect(name, table.df[name], table.base_dir, sample)
             columns.append(Column(name, role, reason))

@@ -14,12 +14,24 @@ import torch
 def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """Decode to mono float32 at `sample_rate`. Channels are averaged; resampling uses soxr."""
     wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    wave = wave.mean(axis=1)
+    wave = to_mono(wave)
     if sr != sample_rate:
         import soxr
 
-        wave = soxr.resample(wave, sr, sample_rate).astype(np.float32)
+        wave = soxr.resample(wave, sr, sample_rate)  # float32 in, float32 out
     return wave
+
+
+def to_mono(wave: np.ndarray) -> np.ndarray:
+    """[samples, channels] -> [samples], the mean of the channels. Summed one column at a time:
+    numpy's `mean(axis=1)` over a two-wide axis takes longer than decoding the file."""
+    if wave.shape[1] == 1:
+        return wave[:, 0]  # a contiguous view, no copy
+    mono = wave[:, 0].copy()
+    for c in range(1, wave.shape[1]):
+        mono += wave[:, c]
+    mono /= wave.shape[1]
+    return mono
 
 
 def fix_length(wave: np.ndarray, n: int) -> np.ndarray:
@@ -30,20 +42,37 @@ def fix_length(wave: np.ndarray, n: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int):
+    """Sparse [n_mels, n_fft // 2 + 1] filter bank: about 97% of a mel bank is zeros."""
     import librosa
+    from scipy import sparse
 
-    return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)).float()
+    return sparse.csr_matrix(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32))
+
+
+@lru_cache(maxsize=8)
+def _hann(n_fft: int) -> np.ndarray:
+    """Periodic Hann window, as `torch.hann_window`."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
 
 def log_mel(wave: np.ndarray | torch.Tensor, sample_rate: int = 16000, n_mels: int = 64,
             n_fft: int = 400, hop: int = 160) -> torch.Tensor:
-    """Log-mel spectrogram [n_mels, frames] (25 ms windows, 10 ms hop at 16 kHz by default)."""
-    x = torch.as_tensor(wave, dtype=torch.float32)
-    spec = torch.stft(x, n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft),
-                      center=True, return_complex=True).abs().pow(2)
-    mel = _mel_filters(sample_rate, n_fft, n_mels) @ spec
-    return torch.log(mel + 1e-6)
+    """Log-mel spectrogram [n_mels, frames] (25 ms windows, 10 ms hop at 16 kHz by default).
+
+    Same frames as `torch.stft(center=True)` (reflect padding), computed with numpy's FFT and a
+    sparse filter bank: single-threaded on purpose, because torch's and BLAS's worker threads
+    spin-wait on each other for arrays this small and, on a busy 2-core machine, made one clip
+    take 20 ms instead of 0.3 ms. Loaders get their parallelism from DataLoader workers.
+    """
+    x = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave)
+    x = np.pad(x.astype(np.float32, copy=False), n_fft // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * _hann(n_fft)
+    spec = np.fft.rfft(frames, axis=-1)
+    power = np.square(spec.real) + np.square(spec.imag)  # [frames, bins]
+    mel = np.ascontiguousarray(_mel_filters(sample_rate, n_fft, n_mels) @ power.T, dtype=np.float32)
+    mel += np.float32(1e-6)
+    return torch.from_numpy(np.log(mel, out=mel))
 
 
 @dataclass(frozen=True)

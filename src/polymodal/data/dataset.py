@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -112,11 +113,17 @@ class Collate:
         for column, loader in self.loaders.items():
             present = [it["values"][column] is not None for it in items]
             filled = [it["values"][column] if p else loader.empty() for it, p in zip(items, present, strict=False)]
-            inputs[column] = torch.stack(filled) if isinstance(filled[0], torch.Tensor) else filled
+            inputs[column] = _stack(filled) if isinstance(filled[0], torch.Tensor) else filled
             masks[column] = torch.tensor(present, dtype=torch.bool)
         targets = {k: torch.stack([torch.as_tensor(it["targets"][k]) for it in items])
                    for k in (items[0]["targets"] if items else {})}
         return Batch(inputs, masks, torch.tensor([it["index"] for it in items]), targets)
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    # numpy's stack: torch.stack runs on torch's intra-op threads, which stall badly on a busy
+    # 2-core machine (10-600 ms for 32 images measured, against 2-4 ms here).
+    return torch.from_numpy(np.stack([t.numpy() for t in tensors]))
 
 
 def make_loader(dataset: MultimodalDataset, *, batch_size: int = 32, shuffle: bool = False,

@@ -36,12 +36,15 @@ class RecipeOutput:
     `table` holds one row per example (relative media paths). If it already has
     a `split` column the recipe chose the splits itself (for example to hold a
     voice out for test); otherwise `build` makes a stratified split on `stratify`.
-    `card` maps DATACARD section titles to markdown text.
+    `card` maps DATACARD section titles to markdown text. `roles` names columns whose role
+    detection would get wrong (a column that spells out the label, generation metadata): they go
+    into `schema.yaml` beside the table, which `detect_schema` reads as default overrides.
     """
 
     table: pd.DataFrame
     stratify: str | None
     card: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # column -> role, written to schema.yaml
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ def build(name: str, out: str | Path, *, size: int | None = None, seed: int = 0,
             table["split"] = stratified_split(table[result.stratify], seed=seed)
         table.to_parquet(work / "table.parquet", index=False)
         table.to_csv(work / "table.csv", index=False)
+        if result.roles:
+            (work / "schema.yaml").write_text(_schema_yaml(result.roles))
         seconds = time.time() - started
         (work / "DATACARD.md").write_text(_datacard(recipe, table, result, params, seconds))
         (work / "recipe.json").write_text(json.dumps({"params": params, "rows": len(table),
@@ -138,6 +143,16 @@ def build(name: str, out: str | Path, *, size: int | None = None, seed: int = 0,
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out / "table.parquet"
+
+
+def _schema_yaml(roles: dict[str, str]) -> str:
+    import yaml
+
+    by_role: dict[str, list[str]] = {}
+    for column, role in roles.items():
+        by_role.setdefault(role, []).append(column)
+    head = "# Column roles polymodal's detection would get wrong; explicit --ROLE flags still win.\n"
+    return head + yaml.safe_dump(by_role, sort_keys=True)
 
 
 def _datacard(recipe: Recipe, table: pd.DataFrame, result: RecipeOutput, params: dict,
