@@ -21,7 +21,10 @@ class MultimodalModel(nn.Module):
     def __init__(self, encoders: dict[str, Encoder], cached_dims: dict[str, int], fusion: Fusion,
                  out_dim: int, *, modality_dropout: float = 0.0, head_dropout: float = 0.1):
         super().__init__()
-        self.encoders = nn.ModuleDict(dict(sorted(encoders.items())))
+        # ModuleDict keys may not contain "." (a legal column name), so encoders sit under
+        # positional keys; `self.trainable` keeps the column names in the same sorted order.
+        self.trainable = sorted(encoders)
+        self.encoders = nn.ModuleDict({f"m{i}": encoders[c] for i, c in enumerate(self.trainable)})
         self.cached_dims = dict(sorted(cached_dims.items()))
         self.fusion = fusion
         self.p_drop = modality_dropout
@@ -33,7 +36,7 @@ class MultimodalModel(nn.Module):
 
     @property
     def modalities(self) -> list[str]:
-        return sorted([*self.encoders, *self.cached_dims])
+        return sorted([*self.trainable, *self.cached_dims])
 
     def features(self, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         feats = {}
@@ -41,7 +44,7 @@ class MultimodalModel(nn.Module):
             if name in self.cached_dims:
                 feats[name] = inputs[name]
             else:
-                out = self.encoders[name](inputs[name])
+                out = self.encoders[f"m{self.trainable.index(name)}"](inputs[name])
                 use_tokens = self.fusion.uses_tokens and out.tokens is not None
                 feats[name] = out.tokens if use_tokens else out.pooled
         return feats

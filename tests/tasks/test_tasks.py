@@ -75,3 +75,12 @@ def test_state_round_trips_through_json(labels):
     again = task_from_state(json.loads(json.dumps(task.state())))
     logits = torch.randn(5, task.out_dim)
     pd.testing.assert_frame_equal(task.predict(logits), again.predict(logits))
+
+
+def test_cheap_monitor_values_agree_with_the_full_metrics():
+    df = pd.DataFrame({"c": ["x", "y", "y", "z"] * 10, "r": np.linspace(0, 5, 40)})
+    for label in ("c", "r"):
+        task = make_task(df, [label])
+        targets = task.encode(df[label])
+        logits = torch.randn(40, task.out_dim, generator=torch.Generator().manual_seed(1))
+        assert task.monitor_value(logits, targets) == pytest.approx(task.metrics(logits, targets)[task.monitor])

@@ -43,6 +43,10 @@ class Task:
     def metrics(self, logits: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
         raise NotImplementedError
 
+    def monitor_value(self, logits: torch.Tensor, targets) -> float:
+        """The early-stopping metric alone (called every epoch, so tasks make it cheap)."""
+        return float(self.metrics(logits, targets)[self.monitor])
+
     def predict(self, logits: torch.Tensor) -> pd.DataFrame:
         """Predictions as columns: `<label>` plus probabilities/scores where they exist."""
         raise NotImplementedError

@@ -72,6 +72,12 @@ class Classification(Task):
         proba = torch.softmax(logits.float(), dim=1).numpy()
         return classification_metrics(targets.numpy(), proba, self.classes)
 
+    def monitor_value(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
+        """Balanced accuracy: the mean over classes present of the per-class recall."""
+        pred, true = logits.argmax(1), targets
+        recalls = [(pred[true == c] == c).float().mean() for c in true.unique().tolist()]
+        return float(torch.stack(recalls).mean()) if recalls else 0.0
+
     def predict(self, logits: torch.Tensor) -> pd.DataFrame:
         proba = torch.softmax(logits.float(), dim=1).numpy()
         out = pd.DataFrame({self.column: [self.classes[i] for i in proba.argmax(1)]})

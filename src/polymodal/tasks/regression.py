@@ -43,6 +43,9 @@ class Regression(Task):
         out["neg_rmse"] = -out["rmse"]
         return out
 
+    def monitor_value(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
+        return -float(((logits[:, 0] - targets.float()) ** 2).mean().sqrt()) * self.std
+
     def predict(self, logits: torch.Tensor) -> pd.DataFrame:
         return pd.DataFrame({self.column: logits[:, 0].float().numpy() * self.std + self.mean})
 
