@@ -1,0 +1,109 @@
+"""End to end on a small `shapes` table: fit, compare, save, load, predict, evaluate, errors."""
+
+import json
+
+import pandas as pd
+import pytest
+
+import polymodal as pm
+from polymodal import PolymodalError
+from polymodal.data.recipes import build
+
+IGNORE = {c: "ignore" for c in ("caption", "video", "video_caption", "color", "size", "position", "count",
+                                "motion")}
+ENCODERS = {"image": "cnn:image_size=32:width=8:out_dim=32", "audio": "mfcc"}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return build("shapes", tmp_path_factory.mktemp("data") / "shapes", size=96, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(shapes, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "run"
+    p = pm.Predictor("shape", fusion="concat,late", encoders=ENCODERS, overrides=IGNORE, epochs=25,
+                     batch_size=16, lr=3e-3, hidden=32, progress=False)
+    return p.fit(shapes, out=run), run
+
+
+@pytest.mark.slow
+def test_fit_learns_far_above_chance_and_compares_candidates(fitted):
+    p, _ = fitted
+    names = p.comparison_["name"].tolist()
+    assert names == ["concat", "late", "only:audio", "only:image", "ensemble"]
+    assert p.best_.test["accuracy"] >= 0.7  # 4 balanced classes: chance is 0.25
+    history = p.best_.history
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+@pytest.mark.slow
+def test_run_directory_reloads_to_the_same_predictions(fitted, shapes):
+    p, run = fitted
+    for name in ("polymodal.json", "schema.json", "task.json", "encoders.json", "weights.safetensors",
+                 "metrics.json", "report.html", "plots/comparison.png", "plots/confusion.png"):
+        assert (run / name).exists(), name
+    again = pm.load(run)
+    pd.testing.assert_frame_equal(p.predict_proba(shapes), again.predict_proba(shapes))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["best"] == p.fusion_ and len(metrics["missing_modality"]) == 2 * 3
+    html = (run / "report.html").read_text()
+    assert "Robustness to a missing modality" in html and "only:audio" in html
+
+
+@pytest.mark.slow
+def test_evaluate_with_a_modality_dropped_and_predict_without_a_column(fitted, shapes):
+    p, run = fitted
+    full = p.evaluate(shapes)["accuracy"]
+    no_audio = p.evaluate(shapes, drop="audio")["accuracy"]
+    assert no_audio != full
+    df = pd.read_parquet(shapes).drop(columns=["audio"])
+    with pytest.warns(UserWarning, match="no column"):
+        pred = pm.load(run).predict(pm.read_table(df, base_dir=shapes.parent))
+    assert len(pred) == len(df)
+    with pytest.raises(PolymodalError, match="cannot drop 'smell'"):
+        p.evaluate(shapes, drop="smell")
+
+
+def test_bad_options_are_clear(shapes, tmp_path):
+    with pytest.raises(PolymodalError, match=r"unknown fusion 'fancy'; valid: .*concat"):
+        pm.Predictor("shape", fusion="fancy", overrides=IGNORE, encoders=ENCODERS).fit(shapes)
+    with pytest.raises(PolymodalError, match="unknown encoder 'resnet'; valid: "):
+        pm.Predictor("shape", overrides=IGNORE, encoders={"image": "resnet"}).fit(shapes)
+    df = pd.read_parquet(shapes)
+    df["one"] = "same"
+    with pytest.raises(PolymodalError, match="only one class"):
+        pm.Predictor("one", overrides=IGNORE, encoders=ENCODERS).fit(pm.read_table(df, base_dir=shapes.parent))
+
+
+def test_broken_run_directories(tmp_path, fitted):
+    _, run = fitted
+    with pytest.raises(PolymodalError, match="not a run directory"):
+        pm.load(tmp_path)
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / "weights.safetensors").unlink()
+    with pytest.raises(PolymodalError, match=r"missing weights\.safetensors"):
+        pm.load(broken)
+    meta = json.loads((broken / "polymodal.json").read_text())
+    meta["format"] = 99
+    (broken / "polymodal.json").write_text(json.dumps(meta))
+    with pytest.raises(PolymodalError, match="incompatible polymodal version"):
+        pm.load(broken)
+
+
+@pytest.mark.slow
+def test_ensemble_of_finished_runs(fitted, shapes, tmp_path):
+    p, run = fitted
+    other = pm.Predictor("shape", fusion="gated", encoders=ENCODERS, overrides=IGNORE, epochs=10, batch_size=16,
+                         hidden=32, baselines=False, progress=False).fit(shapes, out=tmp_path / "b")
+    ens = pm.Ensemble([run, tmp_path / "b"])
+    proba = ens.predict_proba(shapes)
+    cols = [c for c in proba.columns if c.startswith("proba_")]
+    expected = (p.predict_proba(shapes)[cols].to_numpy() + other.predict_proba(shapes)[cols].to_numpy()) / 2
+    assert abs(proba[cols].to_numpy() - expected).max() < 1e-5
+    assert 0 <= ens.evaluate(shapes)["accuracy"] <= 1
+    with pytest.raises(PolymodalError, match="at least two runs"):
+        pm.Ensemble([run])
