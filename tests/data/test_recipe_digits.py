@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from polymodal import detect_schema
 from polymodal.data.recipes import build, get_recipe
 from polymodal.data.recipes.digits import (
     ACCENTS,
@@ -102,6 +103,14 @@ def test_word_spells_the_label(built):
     assert WORDS[7] == "seven" and len(WORDS) == 10
     assert (table["word"] == table["label"].map(lambda k: WORDS[k])).all()
     assert pd.api.types.is_integer_dtype(table["label"])
+
+
+def test_schema_yaml_ignores_the_spelled_label_and_voice_settings(built):
+    root, _ = built
+    schema = detect_schema(root / "table.parquet")
+    assert {c: schema.role(c) for c in ["word", "voice", "speed", "pitch"]} == dict.fromkeys(
+        ["word", "voice", "speed", "pitch"], "ignore")
+    assert (schema.role("image"), schema.role("audio")) == ("image", "audio")
 
 
 def test_media_decode(built):

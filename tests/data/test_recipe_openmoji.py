@@ -11,6 +11,7 @@ import pytest
 import soundfile
 from PIL import Image
 
+from polymodal import detect_schema
 from polymodal.data.recipes import build, get_recipe, speech
 from polymodal.data.recipes import openmoji as om
 from polymodal.errors import PolymodalError
@@ -157,7 +158,7 @@ def test_splits_are_drawn_per_base_and_stratified_on_group():
 
 
 def test_make_keeps_all_variants_of_an_emoji_in_one_split(tmp_path, monkeypatch):
-    monkeypatch.setattr(om, "render_all", lambda images, clips: [1.0] * len(clips))  # rows only
+    monkeypatch.setattr(om, "render_all", lambda workdir, images, clips: [1.0] * len(clips))  # rows only
     table = om.make(tmp_path, size=1500, seed=0).table
     assert table["base_id"].duplicated().sum() > 100
     assert table.groupby("base_id")["split"].nunique().max() == 1
@@ -196,20 +197,10 @@ def test_bad_knobs_are_user_errors(tmp_path, knobs, message):
         om.make(tmp_path, size=10, seed=0, **knobs)
 
 
-def test_clips_do_not_depend_on_what_this_process_spoke_before(tmp_path):
-    """eSpeak NG carries state from clip to clip; the recipe speaks in fresh worker processes."""
-    rows = om.select(12, seed=0, skin_tones=True).head(5)
-
-    def render(name: str) -> list[bytes]:
-        images = [(r.svg, str(tmp_path / f"{name}{i}.png"), 32) for i, r in enumerate(rows.itertuples())]
-        clips = [{"text": r.caption, "voice": r.voice, "speed": int(r.speed), "pitch": int(r.pitch),
-                  "seed": 0, "path": str(tmp_path / f"{name}{i}.wav"), "rate": 16_000}
-                 for i, r in enumerate(rows.itertuples())]
-        seconds = om.render_all(images, clips)
-        assert all(s > 0.2 for s in seconds)
-        return [Path(p).read_bytes() for p in sorted(map(str, tmp_path.glob(f"{name}*")))]
-
-    first = render("a")
-    for text in ("something else first", *rows["caption"]):
-        speech.synthesize(text, voice="en-gb-scotland+f2")
-    assert render("b") == first
+def test_schema_yaml_sets_the_roles_detection_would_miss(built):
+    out, _ = built
+    schema = detect_schema(out / "table.parquet")
+    ignored = ["emoji", "voice", "speed", "pitch", "base_id"]
+    assert {c: schema.role(c) for c in ["id", "caption", "group", *ignored]} == {
+        "id": "id", "caption": "text", "group": "categorical", **dict.fromkeys(ignored, "ignore")}
+    assert (schema.role("image"), schema.role("audio")) == ("image", "audio")

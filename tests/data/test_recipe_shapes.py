@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 from PIL import Image, ImageSequence
 
+from polymodal import detect_schema
 from polymodal.data.recipes import build, get_recipe
 from polymodal.data.recipes.shapes import (
     BACKGROUND,
@@ -104,6 +105,14 @@ def test_captions_agree_with_labels(built, small):
             assert len(phrases) == row.count
             assert phrases[0] == (row.size, row.color, row.shape, row.position)
             assert row.video_caption == f"a {row.color} {row.shape} moving {row.motion}"
+
+
+def test_schema_yaml_ignores_the_video_caption(built):
+    """It describes the clip's motion, not the image; `caption` stays the text of the scene."""
+    root, _ = built
+    schema = detect_schema(root / "table.parquet")
+    assert (schema.role("video_caption"), schema.role("caption")) == ("ignore", "text")
+    assert schema.role("color") == "categorical"  # label columns other than the default stay inputs
 
 
 def test_same_seed_same_bytes_other_seed_other_data(built, tmp_path):

@@ -15,13 +15,7 @@ of clips (a few per digit, accent and split), and no clip is shared between spli
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,14 +25,15 @@ import pandas as pd
 
 from ...errors import PolymodalError
 from .base import Recipe, RecipeOutput, register, stratified_split
+from .speech import synthesize_many
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # Every English accent eSpeak NG ships (lang/gmw), except en-Shaw, which is a script, not an accent.
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan",
            "en-gb-x-gbcwmd")
 # Voice variants from espeak-ng-data/voices/!v; "" keeps the accent's own voice. Variants with
-# a "breath" setting (f2, f3, f5, whisper, ...) are left out: their breath noise is seeded
-# afresh by the library, so they would make builds irreproducible.
+# a "breath" setting (f2, f3, f5, whisper, ...) are left out: speech is seeded now, so they would
+# be reproducible, but the baselines in the data card were measured without them.
 VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f4", "linda", "aunty", "grandma",
             "anika", "Annie", "belinda", "steph", "klatt", "klatt2", "Andy", "Michael", "Storm", "edward")
 SPEED_WPM = (110, 240)  # slow to brisk; eSpeak's default is 175
@@ -189,53 +184,12 @@ def _pair_clips(labels: np.ndarray, splits: np.ndarray, pool: pd.DataFrame, seed
     return out
 
 
-# eSpeak NG carries state from one utterance to the next inside a process (the phase of
-# the voice source, pitch flutter, echo), so the same request gives slightly different
-# samples depending on what was spoken before, and re-initialising the library does not
-# reset it. For byte-identical builds each chunk of clips is spoken by a fresh Python
-# process that loads speech.py by path (not the polymodal package, which imports torch).
-_SPEAK_WORKER = """
-import importlib.util, json, sys
-import numpy as np
-spec = importlib.util.spec_from_file_location("_polymodal_speech", sys.argv[1])
-speech = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(speech)
-jobs = json.load(sys.stdin)
-words = [speech.synthesize(j["text"], voice=j["voice"], speed=j["speed"], pitch=j["pitch"]) for j in jobs]
-np.savez(sys.argv[2], *words, rate=speech.sample_rate())
-"""
-CLIPS_PER_PROCESS = 128
-
-
-def _speak_chunk(jobs: list[dict], out: Path) -> list[np.ndarray]:
-    """Speak `jobs` in one fresh process; return float32 samples resampled to 16 kHz."""
-    import soxr
-
-    from . import speech
-
-    done = subprocess.run([sys.executable, "-c", _SPEAK_WORKER, speech.__file__, str(out)],
-                          input=json.dumps(jobs), text=True, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise speech.SpeechError(f"digits: speech worker failed:\n{done.stderr[-2000:]}")
-    with np.load(out) as data:
-        rate = int(data["rate"])
-        words = [data[f"arr_{i}"] for i in range(len(jobs))]
-    return [soxr.resample(word, rate, SAMPLE_RATE).astype(np.float32) for word in words]
-
-
-def _speak(clips: pd.DataFrame) -> list[np.ndarray]:
-    """Speak every clip, in order, a fixed chunk per fresh process, several processes at once.
-
-    Chunks depend only on `clips`, never on the number of workers, so output is reproducible.
-    Most of eSpeak's time per clip is waiting, so more workers than cores still helps.
-    """
-    jobs = [{"text": WORDS[c.label], "voice": c.voice, "speed": int(c.speed), "pitch": int(c.pitch)}
+def _speak(clips: pd.DataFrame, seed: int) -> list[np.ndarray]:
+    """Speak every clip's word, in order, at 16 kHz. Each clip depends only on its own row
+    (`synthesize_many` loads eSpeak NG afresh for every clip), so builds are byte-identical."""
+    jobs = [{"text": WORDS[c.label], "voice": c.voice, "speed": c.speed, "pitch": c.pitch, "seed": seed}
             for c in clips.itertuples()]
-    chunks = [jobs[i:i + CLIPS_PER_PROCESS] for i in range(0, len(jobs), CLIPS_PER_PROCESS)]
-    workers = max(1, min(len(chunks), 2 * (os.cpu_count() or 1)))
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(workers) as pool:
-        outs = pool.map(_speak_chunk, chunks, [Path(tmp) / f"{i}.npz" for i in range(len(chunks))])
-        return [word for out in outs for word in out]
+    return synthesize_many(jobs, sample_rate=SAMPLE_RATE)
 
 
 def _finish_clip(word: np.ndarray, clip: pd.Series, snr_db: float | None,
@@ -258,7 +212,7 @@ def _write_audio(workdir: Path, pool: pd.DataFrame, used: np.ndarray, snr_db: fl
     (workdir / "audio").mkdir()
     clip_ids = sorted(set(used.tolist()))
     paths, snrs = {}, []
-    for clip_id, word in zip(clip_ids, _speak(pool.loc[clip_ids]), strict=True):
+    for clip_id, word in zip(clip_ids, _speak(pool.loc[clip_ids], seed), strict=True):
         # A noise stream per clip: its noise does not depend on which other clips this build uses.
         rng = np.random.default_rng([seed, _NOISE, clip_id])
         samples, snr = _finish_clip(word, pool.loc[clip_id], snr_db, rng)
@@ -355,7 +309,9 @@ def make(workdir: Path, *, size: int, seed: int, test_accent: str = DEFAULT_TEST
                           "split": splits})
     card = _card(test_accent, share, snr_db, removal, removed_energy_share(images[train], removal),
                  snrs, len(audio_paths))
-    return RecipeOutput(table=table, stratify=None, card=card)
+    # `word` spells the label out; voice, speed and pitch describe how the clip was made.
+    roles = dict.fromkeys(["word", "voice", "speed", "pitch"], "ignore")
+    return RecipeOutput(table=table, stratify=None, card=card, roles=roles)
 
 
 def _card(test_accent: str, share: float, snr_db: float | None, removal: EnergyRemoval,
@@ -421,4 +377,5 @@ register(Recipe(
         "audio_snr_db": f"SNR in dB of white noise added to each spoken clip; none or inf for clean "
                         f"audio (default {DEFAULT_SNR_DB:g})",
     },
+    version=2,  # 2: every clip spoken by a freshly loaded eSpeak NG, seeded; schema.yaml roles
 ))

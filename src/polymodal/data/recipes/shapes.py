@@ -257,7 +257,9 @@ def make(workdir: Path, *, size: int, seed: int, image_size: int = 64, two_shape
         (workdir / folder).mkdir(parents=True, exist_ok=True)
     scenes = plan(size, seed, two_shape_fraction)
     rows = [_write_row(workdir, i, scene, seed, image_size, frames) for i, scene in enumerate(scenes)]
-    return RecipeOutput(table=pd.DataFrame(rows), stratify="shape", card=_card(image_size, frames))
+    # video_caption describes the clip's motion, not the image: keep it from being read as its text.
+    return RecipeOutput(table=pd.DataFrame(rows), stratify="shape", card=_card(image_size, frames),
+                        roles={"video_caption": "ignore"})
 
 
 def _card(image_size: int, frames: int) -> dict[str, str]:
@@ -301,4 +303,5 @@ register(Recipe(
     knobs={"image_size": "side of the square scene images in pixels, 32 to 512 (default 64)",
            "two_shape_fraction": "share of scenes with a second, distractor shape, 0 to 1 (default 0.3)",
            "frames": "frames per animated GIF, 2 to 16 (default 8)"},
+    version=2,  # 2: writes schema.yaml (video_caption ignored)
 ))
