@@ -21,6 +21,7 @@ _EXPORTS = {
     "read_table": "data.table",
     "Table": "data.table",
     "validate": "data.validate",
+    "Aligner": "alignment.aligner",
     "Ensemble": "ensemble",
     "PolymodalError": "errors",
     "Problem": "errors",

@@ -18,6 +18,10 @@ def load(path: str | Path):
         from .run_io import load_predictor
 
         return load_predictor(run)
+    if kind == "aligner":
+        from .alignment.run_io import load_aligner
+
+        return load_aligner(run)
     raise PolymodalError(f"{run}: unknown run kind {kind!r}")
 
 

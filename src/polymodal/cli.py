@@ -179,6 +179,25 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_align(args: argparse.Namespace) -> int:
+    from .alignment.aligner import Aligner
+
+    columns = [c.strip() for c in args.pair.split(",")] if args.pair else None
+    aligner = Aligner(columns, encoders=args.encoders, loss=args.loss, dim=args.dim, lock=args.lock,
+                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      overrides=_overrides(args), on_error=args.on_error)
+    aligner.fit(args.table, out=args.out)
+    for pair, entry in aligner.metrics_["pairs"].items():
+        t = RichTable("direction", "method", "R@1", "R@5", "R@10", "chance R@1", title=f"{pair} ({entry['rows']} rows)")
+        for method in ("learned", "asif"):
+            for direction, m in (entry.get(method) or {}).items():
+                t.add_row(direction, method, *(f"{m[f'recall@{k}']:.3f}" for k in (1, 5, 10)),
+                          f"{m['chance_recall@1']:.4f}")
+        console.print(t)
+    console.print(f"aligned run written to {args.out} (report: {args.out}/report.html)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -232,6 +251,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/latest", help="run directory (default: runs/latest)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit in --out")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("align", help="learn a shared embedding space for two or three columns (search, zero-shot)")
+    p.add_argument("table")
+    _add_schema_flags(p)
+    p.add_argument("--pair", metavar="COL,COL[,COL]", help="the columns to align (default: every image/audio/text "
+                   "column)")
+    p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc")
+    p.add_argument("--loss", choices=("infonce", "siglip"), default="infonce")
+    p.add_argument("--dim", type=int, default=256, help="size of the shared space")
+    p.add_argument("--lock", action="append", metavar="COL", help="LiT: keep this column's pretrained features as "
+                   "its embedding and map the others into them")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/align")
+    p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("evaluate", help="metrics of a run on a labelled table")
     p.add_argument("run")

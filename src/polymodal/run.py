@@ -54,7 +54,7 @@ def check_run(path: str | Path, kind: str | None = None) -> Path:
                              f"it was made by polymodal {meta.get('polymodal', '?')})")
     if kind is not None and meta.get("kind") != kind:
         raise PolymodalError(f"{run}: holds a {meta.get('kind')!r} run, not {kind!r}")
-    needed = REQUIRED if meta.get("kind") == "predictor" else ("polymodal.json",)
+    needed = REQUIRED if meta.get("kind") == "predictor" else ("polymodal.json", "weights.safetensors")
     missing = [f for f in needed if not (run / f).exists()]
     if missing:
         raise PolymodalError(f"{run}: run directory is missing {', '.join(missing)}")

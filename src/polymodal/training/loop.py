@@ -63,14 +63,29 @@ def predict_logits(model: torch.nn.Module, data: ArrayData, *, batch_size: int =
         idx = torch.arange(start, min(start + batch_size, len(data)))
         inputs, masks, _ = data.take(idx)
         with _autocast(device):
-            outs.append(model(to_device(inputs, device), to_device(masks, device)).float().cpu())
+            outs.append(_to_cpu_float(model(to_device(inputs, device), to_device(masks, device))))
+    if outs and isinstance(outs[0], dict):  # models may return named outputs (alignment embeddings)
+        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
     return torch.cat(outs) if outs else torch.empty(0)
+
+
+def _to_cpu_float(out):
+    """Floating outputs to float32 on the CPU; masks and other integer outputs keep their dtype."""
+    if isinstance(out, dict):
+        return {k: _to_cpu_float(v) for k, v in out.items()}
+    return out.float().cpu() if out.is_floating_point() else out.cpu()
 
 
 def _autocast(device: torch.device):
     # Mixed precision only where it pays: on a GPU. On CPU, float32.
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
         "cpu", enabled=False)
+
+
+def _to_float(out):
+    if isinstance(out, dict):
+        return {k: _to_float(v) for k, v in out.items()}
+    return out.float() if out.is_floating_point() else out
 
 
 def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch.Tensor:
@@ -91,7 +106,7 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
         inputs, masks, targets = data.take(idx)
         with _autocast(device):
             logits = model(to_device(inputs, device), to_device(masks, device))
-        out = task.step(logits.float(), to_device(targets, device))
+        out = task.step(_to_float(logits), to_device(targets, device))
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if clip > 0:
