@@ -198,6 +198,37 @@ def cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from .alignment.search import build_index
+    from .api import load
+
+    aligner = load(args.run)
+    if args.add:
+        index = build_index(aligner, args.table, args.column, add_to=args.out)
+    else:
+        index = build_index(aligner, args.table, args.column, args.out, kind=args.kind)
+    console.print(f"index {args.out}: {len(index)} vectors of {index.dim} dimensions ({index.kind})")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .alignment.search import search
+
+    hits = search(args.index, text=args.text, image=args.image, audio=args.audio, k=args.k)
+    meta = [c for c in hits.columns if c not in ("rank", "score", "table_row", "split")]
+    shown = ["rank", "score", *(args.columns.split(",") if args.columns else meta[:4])]
+    t = RichTable(*shown, title=f"top {len(hits)}")
+    for row in hits[shown].itertuples(index=False):
+        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+    if args.html:
+        from .report.contact_sheet import contact_sheet
+
+        path = contact_sheet(hits, args.html, query=args.text or args.image or args.audio)
+        console.print(f"contact sheet: {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -268,6 +299,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/align")
     p.set_defaults(func=cmd_align)
+
+    index = sub.add_parser("index", help="vector indexes for search").add_subparsers(
+        dest="index_command", required=True, metavar="ACTION")
+    p = index.add_parser("build", help="embed a table's column with an alignment run into a FAISS index")
+    p.add_argument("run", help="an alignment run directory (polymodal align)")
+    p.add_argument("table")
+    p.add_argument("--column", required=True, help="the column to embed (one of the run's aligned columns)")
+    p.add_argument("--out", required=True, help="index folder")
+    p.add_argument("--kind", choices=("flat", "hnsw", "ivf"), default="flat", help="flat is exact (default)")
+    p.add_argument("--add", action="store_true", help="append to the existing index at --out")
+    p.set_defaults(func=cmd_index_build)
+
+    p = sub.add_parser("search", help="query an index by text, image or audio")
+    p.add_argument("index")
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text")
+    query.add_argument("--image", metavar="FILE")
+    query.add_argument("--audio", metavar="FILE")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--html", metavar="FILE", help="also write an HTML contact sheet of the hits")
+    p.add_argument("--columns", metavar="COL,COL", help="metadata columns to print (default: the first four)")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("evaluate", help="metrics of a run on a labelled table")
     p.add_argument("run")
