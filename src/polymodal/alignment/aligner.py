@@ -17,7 +17,7 @@ import torch
 
 from ..data.table import read_table
 from ..data.text import normalize_text
-from ..data.validate import validate, write_skipped
+from ..data.validate import is_missing, validate, write_skipped
 from ..errors import PolymodalError
 from ..features import choose_encoders, is_cached, materialize, parse_encoder_spec, split_rows
 from ..schema import Schema, detect_schema
@@ -94,7 +94,7 @@ class Aligner:
         key = self.key or next((c for c in self.columns_ if self.schema_.modalities[c] == "text"), None)
         if key is None:
             return torch.arange(len(df))
-        values = [normalize_text(v, lowercase=True) if isinstance(v, str) else f"\0row{i}"
+        values = [f"\0row{i}" if is_missing(v) else normalize_text(str(v), lowercase=True)
                   for i, v in enumerate(df[key].tolist())]
         index: dict[str, int] = {}
         return torch.tensor([index.setdefault(v, len(index)) for v in values])

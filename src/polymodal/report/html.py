@@ -171,6 +171,7 @@ class Report:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(self.render())
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be opened and shared
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
