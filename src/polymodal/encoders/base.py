@@ -12,6 +12,10 @@ tokenizer, category vocabularies, numeric means) do it in `prepare(values)`
 and return it from `config()`, so `build_encoder(name, **config)` rebuilds the
 same module; weights travel separately in safetensors.
 
+`id` covers the preprocessing, not the weights: caches of learned features (the feature cache,
+exported ONNX graphs) add a hash of the weights to it. Optional hooks used by the ONNX Runtime
+path: `onnx_inputs()` / `onnx_graph()` (see encoders/onnx_runtime.py).
+
 Adding an encoder: one file with a subclass and `@register_encoder(...)` on
 its builder, and one line in `_MODULES` below; the contract tests pick it up.
 """
@@ -76,15 +80,21 @@ class Encoder(nn.Module):
         if mode == "last":
             for p in self.last_blocks().parameters():
                 p.requires_grad_(True)
-        return self
+        return self.train(self.training)  # re-apply train/eval per part for the new mode
 
     def last_blocks(self) -> nn.Module:
         """The part that `mode="last"` fine-tunes. Default: the whole encoder."""
         return self
 
     def train(self, mode: bool = True) -> Encoder:
-        # A frozen encoder stays in eval mode (batch-norm statistics and dropout fixed).
-        return super().train(mode and self.mode != "frozen")
+        # Frozen parts stay in eval mode: their batch-norm statistics and dropout must not move.
+        if not mode or self.mode == "frozen":
+            return nn.Module.train(self, False)
+        if self.mode == "last":
+            nn.Module.train(self, False)
+            nn.Module.train(self.last_blocks(), True)
+            return self
+        return nn.Module.train(self, True)
 
     def forward(self, x: Any) -> EncoderOutput:
         raise NotImplementedError
