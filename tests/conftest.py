@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from PIL import Image
+
+
+# Hermetic: data sets, the feature cache and exported ONNX graphs go to a fresh folder per test
+# session (subprocesses inherit it), never to the user's ~/.cache/polymodal.
+os.environ["POLYMODAL_HOME"] = tempfile.mkdtemp(prefix="polymodal-test-")
 
 
 def write_image(path: Path, color=(255, 0, 0), size=(24, 20), mode="RGB") -> Path:
