@@ -12,7 +12,6 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-
 # Hermetic: data sets, the feature cache and exported ONNX graphs go to a fresh folder per test
 # session (subprocesses inherit it), never to the user's ~/.cache/polymodal.
 os.environ["POLYMODAL_HOME"] = tempfile.mkdtemp(prefix="polymodal-test-")

@@ -229,6 +229,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zero_shot(args: argparse.Namespace) -> int:
+    from .alignment.zero_shot import zero_shot
+    from .api import load
+
+    result = zero_shot(load(args.run), args.table, label=args.label, column=args.column)
+    console.print(f"zero-shot accuracy of {args.column!r} -> {args.label!r}: {result['accuracy']:.3f} on "
+                  f"{result['n']} rows, {result['classes']} classes (chance {result['chance']:.3f})")
+    if args.output:
+        import pandas as pd
+
+        pd.DataFrame({"prediction": result["predictions"]}).to_csv(args.output, index=False)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -321,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="also write an HTML contact sheet of the hits")
     p.add_argument("--columns", metavar="COL,COL", help="metadata columns to print (default: the first four)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("zero-shot", help="classify a column through an alignment, against label names as prompts")
+    p.add_argument("run", help="an alignment run with a text column")
+    p.add_argument("table")
+    p.add_argument("--label", required=True, help="the column whose values are the classes")
+    p.add_argument("--column", required=True, help="the image/audio column to classify")
+    p.add_argument("-o", "--output", metavar="CSV", help="write the predictions here")
+    p.set_defaults(func=cmd_zero_shot)
 
     p = sub.add_parser("evaluate", help="metrics of a run on a labelled table")
     p.add_argument("run")

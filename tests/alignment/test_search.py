@@ -68,3 +68,14 @@ def test_bad_queries_are_clear(index, tmp_path, capsys):
     assert main(["search", str(index), "--text", "a small blue square", "-k", "3", "--html",
                  str(tmp_path / "sheet.html")]) == 0
     assert "data:image/png;base64" in (tmp_path / "sheet.html").read_text()
+
+
+@pytest.mark.slow
+def test_zero_shot_command(aligned, shapes, tmp_path, capsys):
+    _, run = aligned
+    out = tmp_path / "zs.csv"
+    assert main(["zero-shot", str(run), str(shapes), "--label", "shape", "--column", "audio", "-o", str(out)]) == 0
+    assert "zero-shot accuracy of 'audio' -> 'shape'" in capsys.readouterr().out
+    assert len(pd.read_csv(out)) == len(pd.read_parquet(shapes))
+    assert main(["zero-shot", str(run), str(shapes), "--label", "shape", "--column", "caption"]) == 2
+    assert "needs a text column in the alignment besides 'caption'" in capsys.readouterr().err
