@@ -14,8 +14,6 @@ No timing is asserted anywhere: this reports, it does not fail.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -29,15 +27,13 @@ import pandas as pd
 import PIL
 import soundfile as sf
 import soxr
-import torch
 from PIL import Image
 
+import common
 from polymodal import MultimodalDataset, Table, default_loaders, detect_schema, make_loader, read_table, validate
 from polymodal.data.audio import AudioLoader, read_audio
 from polymodal.data.image import ImageLoader
 
-START, END = "<!-- loaders:start -->", "<!-- loaders:end -->"
-HEADER = "# Benchmarks\n\nSpeed, memory and quality figures, each written by a script in `benchmarks/`.\n"
 SIZE, RATE, CLIP_SECONDS = 224, 16000, 2.0
 
 
@@ -255,24 +251,11 @@ def bench_batches(table, schema, images, wavs, repeats: int, batch_size: int = 3
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
-            "torch": torch.__version__, "pillow": PIL.__version__, "soundfile": sf.__version__,
-            "soxr": soxr.__version__, "numpy": np.__version__, "torch threads": str(torch.get_num_threads())}
+    return {**common.machine(), "pillow": PIL.__version__, "soundfile": sf.__version__, "soxr": soxr.__version__}
 
 
 def load_average() -> str:
-    try:
-        return f"{os.getloadavg()[0]:.1f}"
-    except OSError:
-        return "n/a"
+    return common.load_average()
 
 
 def to_markdown(rows: list[tuple], info: dict[str, str], command: str, n: int, repeats: int, load: str) -> str:
@@ -327,16 +310,8 @@ NOTES = [
 
 
 def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else HEADER
-    block = f"{START}\n{section}{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """This script's block of BENCHMARKS.md (between its markers); the writer is shared."""
+    common.write_section("loaders", section, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,6 +12,7 @@ from rich.table import Table as RichTable
 
 from . import __version__
 from .errors import PolymodalError
+from .registry import parse_value
 
 console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and logs get whole tables
 ROLE_FLAGS = ("image", "audio", "video", "text", "numeric", "categorical", "ignore")
@@ -88,10 +89,7 @@ def _parse_knobs(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise PolymodalError(f"--set expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
-        try:
-            knobs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            knobs[key] = value
+        knobs[key] = parse_value(value)
     return knobs
 
 

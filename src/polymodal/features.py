@@ -3,7 +3,6 @@ trainable ones. Every column yields values for all rows plus a presence mask."""
 
 from __future__ import annotations
 
-import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,6 +16,7 @@ from .data.table import Table, resolve_path
 from .data.validate import is_missing
 from .encoders.base import Encoder, build_encoder, default_encoder
 from .errors import PolymodalError
+from .registry import parse_value
 from .schema import Schema
 from .training.data import ArrayData
 
@@ -52,10 +52,7 @@ def parse_encoder_name(text: str) -> tuple[str, dict]:
         if "=" not in option:
             raise PolymodalError(f"encoder option {option!r} in {text!r} is not KEY=VALUE")
         key, value = option.split("=", 1)
-        try:
-            kwargs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            kwargs[key] = value
+        kwargs[key] = parse_value(value)
     return name, kwargs
 
 

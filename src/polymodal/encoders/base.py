@@ -22,7 +22,6 @@ its builder, and one line in `_MODULES` below; the contract tests pick it up.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import PolymodalError
+from ..registry import import_modules
 
 MODES = ("frozen", "last", "full")  # frozen weights, fine-tune the last blocks, fine-tune everything
 
@@ -124,13 +124,8 @@ def register_encoder(name: str, roles: Sequence[str], *, pretrained: bool = Fals
 
 
 def load_all() -> None:
-    """Import every encoder module so that it registers itself (lazy: some import heavy libraries)."""
-    for module in _MODULES:
-        try:
-            importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:
-            if not exc.name or not exc.name.startswith(f"{__package__}.{module}"):
-                raise
+    """Import every module of this registry so that each registers itself."""
+    import_modules(__package__, _MODULES)
 
 
 def build_encoder(name: str, **kwargs) -> Encoder:

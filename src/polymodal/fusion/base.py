@@ -20,12 +20,11 @@ and one line in `_MODULES`; the contract tests pick it up.
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 from torch import nn
 
 from ..errors import PolymodalError
+from ..registry import import_modules
 
 
 class Fusion(nn.Module):
@@ -59,12 +58,8 @@ def register_fusion(name: str):
 
 
 def load_all() -> None:
-    for module in _MODULES:
-        try:
-            importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:
-            if not exc.name or not exc.name.startswith(f"{__package__}.{module}"):
-                raise
+    """Import every module of this registry so that each registers itself."""
+    import_modules(__package__, _MODULES)
 
 
 def fusion_names() -> list[str]:

@@ -38,7 +38,7 @@ def as_matrix(values, what: str, dim: int, meta: dict) -> np.ndarray:
         raise PolymodalError(f"this index holds {describe_source(dim, meta)} but the {what} are "
                              f"{array.shape[1]}-dimensional (shape {tuple(array.shape)})")
     array = np.ascontiguousarray(array, dtype=np.float32)
-    bad = ~np.isfinite(array).all(axis=1)
+    bad = ~np.isfinite(array.sum(axis=1, dtype=np.float64))  # NaN/inf survive a sum; no [n, dim] temporary
     if bad.any():
         rows = np.flatnonzero(bad)
         shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
@@ -49,7 +49,7 @@ def as_matrix(values, what: str, dim: int, meta: dict) -> np.ndarray:
 def warn_if_not_normalised(vectors: np.ndarray, metric: str) -> None:
     if metric != "ip" or len(vectors) == 0:
         return
-    norms = np.linalg.norm(vectors, axis=1)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))  # no [n, dim] temporary
     if np.abs(norms - 1).max() > NORM_TOLERANCE:
         warnings.warn(f"metric='ip' is cosine similarity only for L2-normalised vectors; these have norms "
                       f"from {norms.min():.4g} to {norms.max():.4g}. Normalise them first "

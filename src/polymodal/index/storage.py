@@ -16,6 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import PolymodalError
 from .backend import METRICS
@@ -40,7 +41,7 @@ def _write_rows(rows: pd.DataFrame, path: Path) -> None:
     framed.insert(0, "row", range(len(rows)))  # keeps the row count even with no metadata columns
     try:
         framed.to_parquet(path, index=False)
-    except Exception as err:  # pyarrow raises several types; all mean "this column will not convert"
+    except (pa.ArrowException, TypeError, ValueError) as err:  # a column pyarrow cannot convert
         raise PolymodalError(f"cannot write the row metadata to Parquet: {err}. Each column must hold "
                              "one type of value (text, numbers, booleans, ...).") from err
 

@@ -154,11 +154,11 @@ class VectorIndex:
         frames = []
         for query_scores, query_ids in zip(scores, ids, strict=True):
             found = query_ids >= 0
-            frame = self._rows.iloc[query_ids[found]].reset_index(drop=True)
-            frame.insert(0, "row", query_ids[found])
-            frame.insert(0, "score", query_scores[found])
-            frame.insert(0, "rank", np.arange(1, found.sum() + 1))
-            frames.append(frame)
+            kept = query_ids[found]
+            frame = {"rank": np.arange(1, len(kept) + 1), "score": query_scores[found], "row": kept}
+            # take from each column's own array: a column-wise copy to numpy would cost O(len) a query
+            frame.update({name: column.array.take(kept) for name, column in self._rows.items()})
+            frames.append(pd.DataFrame(frame))
         return frames
 
     def recall_against_exact(self, queries: np.ndarray, k: int = 10) -> float:
