@@ -36,7 +36,7 @@ class VectorIndex:
 
     @classmethod
     def create(cls, dim: int, *, kind: str = "flat", metric: str = "ip", hnsw_m: int = 32,
-               ef_construction: int = 40, ef_search: int = 64, nlist: int | None = None, nprobe: int = 16,
+               ef_construction: int = 40, ef_search: int = 64, nlist: int | None = None, nprobe: int = 64,
                meta: dict | None = None) -> VectorIndex:
         """An empty index. hnsw_m/ef_construction/ef_search apply to "hnsw", nlist/nprobe to "ivf"."""
         if kind not in backend.KINDS:
