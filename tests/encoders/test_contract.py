@@ -33,15 +33,6 @@ SINGLE_BLOCK = {"categorical"}  # one lookup table: "last" is all of it, by desi
 B = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine threads fight each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_every_scratch_encoder_is_covered():
     names = {name for name, _ in CASES}
     assert {"cnn", "video-cnn", "audio-cnn", "gru", "transformer-text", "numeric", "categorical"} <= names

@@ -16,15 +16,6 @@ from polymodal.text.tokenizer import UNK_ID
 N = 8  # examples per class
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine threads fight each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _train(encoder, x0, x1, steps: int = 30, lr: float = 1e-2) -> tuple[float, float, float]:
     """A linear head on the pooled features, trained with the encoder.
 
