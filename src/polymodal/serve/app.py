@@ -168,7 +168,7 @@ def _routes(app: FastAPI, served: dict[str, Served], settings: Settings) -> None
             value = form.get(role)
             if role == "text":
                 if not isinstance(value, str) or not value.strip():
-                    raise bad_input("field 'text' must be non-empty text")
+                    raise bad_input("field 'text': the query text is empty")
                 cell = value.strip()
             else:
                 if isinstance(value, str):
