@@ -202,7 +202,7 @@ def generative_client(tmp_path_factory, predictor_run):
     root = tmp_path_factory.mktemp("generative")
     objects = {"captioner": StandInCaptioner(), "painter": StandInGenerator("image"),
                "singer": StandInGenerator("audio"), "slow": StandInGenerator("image", delay=3.0)}
-    for name, obj in objects.items():
+    for name in objects:
         (root / name).mkdir()
         kind = "captioner" if name == "captioner" else "generator"
         (root / name / "polymodal.json").write_text(json.dumps({"format": 1, "kind": kind}))

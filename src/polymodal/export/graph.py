@@ -51,8 +51,8 @@ def graph_inputs(model: MultimodalModel) -> list[GraphInput]:
         encoder = _encoder_of(model, column)
         empty = encoder.loader().empty()
         if not isinstance(empty, torch.Tensor):
-            bad.append(f"column {column!r}: encoder {encoder.name!r} takes {type(empty).__name__} values "
-                       "(tokenised in Python), not a tensor")
+            bad.append(f"column {column!r}: encoder {encoder.name!r} takes strings (tokenised in Python), "
+                       "not a tensor")
             continue
         out.append(GraphInput(column, f"x{i}", f"mask{i}", "input", tuple(empty.shape),
                               str(empty.dtype).removeprefix("torch.")))

@@ -1,6 +1,6 @@
-"""Small runs and an index that the serving tests share: a colour classifier over image, sound, caption
-and a number, the same without the text column (every input exports to ONNX), and an image-caption
-alignment with an index of its images."""
+"""Small runs and an index shared by the serving and export tests (registered in tests/conftest.py):
+a colour classifier over image, sound, caption and a number, the same without the text column (every
+input exports to ONNX), and an image-caption alignment with an index of its images."""
 
 from __future__ import annotations
 
