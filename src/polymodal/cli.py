@@ -246,7 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
     serve(args.targets, host=args.host, port=args.port, runtime=args.runtime, max_upload_mb=args.max_upload_mb,
-          timeout_s=args.timeout, batching=not args.no_batching)
+          timeout_s=args.timeout, batching=args.batching)
     return 0
 
 
@@ -270,7 +270,8 @@ def _add_serve_parsers(sub) -> None:
                    "Runtime (frozen encoders use ONNX Runtime either way where they export)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest file a request may upload")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (then 504)")
-    p.add_argument("--no-batching", action="store_true", help="run each /predict alone, never batched")
+    p.add_argument("--batching", action="store_true", help="batch concurrent /predict requests (off by default: "
+                   "it did not pay with ONNX Runtime encoders on a small CPU, see BENCHMARKS.md)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a predictor run to ONNX, checked against PyTorch")

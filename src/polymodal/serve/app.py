@@ -41,19 +41,23 @@ class GenerateRequest(BaseModel):
 
 
 class Settings:
-    def __init__(self, runtime: str, max_upload_mb: float, timeout_s: float, batching: bool, max_batch: int):
-        self.runtime, self.max_bytes = runtime, int(max_upload_mb * 1e6)
-        self.timeout_s, self.batching, self.max_batch = timeout_s, batching, max_batch
+    def __init__(self, runtime: str, max_upload_mb: float, timeout_s: float):
+        self.runtime, self.max_bytes, self.timeout_s = runtime, int(max_upload_mb * 1e6), timeout_s
 
 
 def create_app(targets: list, *, runtime: str = "torch", max_upload_mb: float = 20.0, timeout_s: float = 30.0,
-               batching: bool = True, max_batch: int = 32, warm_up: bool = True) -> FastAPI:
-    """An app serving each run directory or index folder in `targets` (see the module docstring)."""
-    settings = Settings(runtime, max_upload_mb, timeout_s, batching, max_batch)
+               batching: bool = False, max_batch: int = 32, batch_workers: int = 2, warm_up: bool = True) -> FastAPI:
+    """An app serving each run directory or index folder in `targets` (see the module docstring).
+
+    `batching` groups concurrent /predict requests (serve/batcher.py). It is off by default because it
+    did not pay on a 2-core CPU with ONNX Runtime encoders: more CPU time per request, not less
+    (BENCHMARKS.md, "Serving"); it may pay for models whose per-call cost is high (PyTorch eager)."""
+    settings = Settings(runtime, max_upload_mb, timeout_s)
     served = load_served(targets)
     for s in served.values():
         if s.kind == "predictor":
-            s.service = PredictService(s.obj, runtime=runtime, batching=batching, max_batch=max_batch)
+            s.service = PredictService(s.obj, runtime=runtime, batching=batching, max_batch=max_batch,
+                                       batch_workers=batch_workers)
             if warm_up:
                 s.service.warm_up()
     app = FastAPI(title="polymodal", version=__version__, description="Multimodal models served by polymodal.")

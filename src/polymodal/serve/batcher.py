@@ -3,7 +3,8 @@
 No request waits for others to come: a lone request runs at once, alone. Under load, requests queue
 while the model works, and the next batch takes all of them (up to `max_batch`), so encoders and head
 run once per batch instead of once per request. Requests that timed out meanwhile are dropped from
-the batch. `fn(items) -> results` runs in a worker thread, one batch at a time.
+the batch. `fn(items) -> results` runs in worker threads, `workers` batches at a time (two batches in
+flight keep both cores of a small machine busy: one decodes and hands over while the other computes).
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from starlette.concurrency import run_in_threadpool
 
 
 class Batcher:
-    def __init__(self, fn: Callable[[list[Any]], list[Any]], *, max_batch: int = 32):
-        self.fn, self.max_batch = fn, max_batch
+    def __init__(self, fn: Callable[[list[Any]], list[Any]], *, max_batch: int = 32, workers: int = 1):
+        self.fn, self.max_batch, self.workers = fn, max_batch, workers
         self.queue: asyncio.Queue | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.worker: asyncio.Task | None = None
+        self.tasks: list[asyncio.Task] = []
         self.sizes: list[int] = []  # sizes of the last batches, for /info and the benchmark
 
     async def submit(self, item: Any) -> Any:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # a new event loop (a test client per request): start afresh on it
             self.loop, self.queue = loop, asyncio.Queue()
-            self.worker = loop.create_task(self._run())
+            self.tasks = [loop.create_task(self._run()) for _ in range(self.workers)]
         future = loop.create_future()
         await self.queue.put((item, future))
         return await future

@@ -2,7 +2,7 @@
 
 A request's files are checked and decoded in its own thread; the batch of decoded rows goes through
 the encoders (features of frozen encoders computed afresh, never written to the feature cache) and
-the head on PyTorch or ONNX Runtime (`runtime`), batched with concurrent requests.
+the head on PyTorch or ONNX Runtime (`runtime`), alone or batched with concurrent requests (`batching`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from .uploads import UploadFolder
 
 
 class PredictService:
-    def __init__(self, predictor, *, runtime: str = "torch", batching: bool = True, max_batch: int = 32):
+    def __init__(self, predictor, *, runtime: str = "torch", batching: bool = False, max_batch: int = 32,
+                 batch_workers: int = 2):
         self.predictor, self.runtime = predictor, runtime
         model = predictor.model_
         self.roles = {c: predictor.schema_.modalities[c] for c in model.modalities}
         self.encoders = {c: ColumnEncoder(predictor.encoders_[c]) for c in model.modalities}
         self.head = head_runner(model, runtime)
-        self.batcher = Batcher(self.run_batch, max_batch=max_batch) if batching else None
+        self.batcher = Batcher(self.run_batch, max_batch=max_batch, workers=batch_workers) if batching else None
 
     def fields(self) -> list[Field_]:
         return [Field_(name=c, role=r, kind="file" if r in FILE_ROLES else "value") for c, r in self.roles.items()]
