@@ -244,7 +244,9 @@ def report(args, run, lat, loads, rt) -> str:
              f"Command: `{' '.join(shlex.quote(a) for a in ['python', *sys.argv])}`", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the end "
              "(the machine is shared with other jobs: compare ratios within this run).", "",
-             f"Run: `{run}` (openmoji, label `group`, image + caption, EfficientNet-Lite0 + MiniLM, concat). Each "
+             f"Run: `{run}` (openmoji, label `group`, image + caption, EfficientNet-Lite0 + MiniLM, concat; fitted as "
+             "the script does without `--run`: `polymodal fit openmoji --label group --fusion concat --no-baselines "
+             "--epochs 15 --ignore subgroup --ignore audio`). Each "
              "request: one PNG emoji (618x618) + its caption, never seen before by any cache.", "",
              "### /predict latency, one request at a time", "",
              "| path | requests | p50 ms | p99 ms |", "|---|---:|---:|---:|",
