@@ -160,6 +160,7 @@ class Captioner:
                 ) -> list[str]:
         """Captions of image/audio files. Each file must exist, be non-empty and decode."""
         self._check_fitted()
+        self._search_options(beam_size, max_len)
         if isinstance(cells, str | Path):
             cells = [cells]
         if not cells:
@@ -168,9 +169,7 @@ class Captioner:
         feats = token_features(self.encoder_, [str(p) for p in paths], progress=False)
         return self.caption_features(feats, beam_size=beam_size, max_len=max_len)
 
-    def caption_features(self, feats: torch.Tensor, *, beam_size: int | None = None, max_len: int | None = None,
-                         batch: int = 256) -> list[str]:
-        """Captions of cached token features [N, tokens * dim] (beam 1 is greedy decoding)."""
+    def _search_options(self, beam_size: int | None, max_len: int | None) -> tuple[int, int]:
         steps = self.gen_len_ if max_len is None else int(max_len)
         if not 1 <= steps <= self.limit:
             raise PolymodalError(f"max_len must be between 1 and this model's limit of {self.limit} tokens, "
@@ -178,6 +177,12 @@ class Captioner:
         beam = self.beam_size if beam_size is None else int(beam_size)
         if beam < 1:
             raise PolymodalError(f"beam size must be at least 1, got {beam_size}")
+        return beam, steps
+
+    def caption_features(self, feats: torch.Tensor, *, beam_size: int | None = None, max_len: int | None = None,
+                         batch: int = 256) -> list[str]:
+        """Captions of cached token features [N, tokens * dim] (beam 1 is greedy decoding)."""
+        beam, steps = self._search_options(beam_size, max_len)
         self.model_.eval()
         out: list[str] = []
         with torch.inference_mode(), torch_threads(self.threads):

@@ -9,7 +9,8 @@ returned. A row stops early once no live prefix can still beat its best finished
 log-probabilities only fall as a prefix grows, and lp grows with length, so a live prefix's
 best possible score is its log-probability divided by lp(max_len).
 
-`<pad>` and `<bos>` are never generated. Both functions work on a batch of inputs at once.
+`<pad>` and `<bos>` are never generated, and `<eos>` not first: a caption has at least one token.
+Both functions work on a batch of inputs at once.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def _log_probs(logits: torch.Tensor) -> torch.Tensor:
+def _log_probs(logits: torch.Tensor, step: int) -> torch.Tensor:
+    """Log-probabilities of the tokens allowed at `step` (1-based)."""
     logits = logits.float().clone()
-    logits[:, list(NEVER)] = float("-inf")
+    logits[:, list(NEVER) if step > 1 else [*NEVER, EOS_ID]] = float("-inf")
     return logits.log_softmax(-1)
 
 
@@ -42,7 +44,7 @@ def greedy(decoder: CaptionDecoder, memory: torch.Tensor, max_len: int) -> torch
     out = torch.full((batch, max_len), PAD_ID, dtype=torch.long, device=memory.device)
     for t in range(max_len):
         logits, state = decoder.step(state, last)
-        token = _log_probs(logits).argmax(-1).masked_fill(done, PAD_ID)
+        token = _log_probs(logits, t + 1).argmax(-1).masked_fill(done, PAD_ID)
         out[:, t] = token
         done |= token == EOS_ID
         last = token
@@ -65,7 +67,7 @@ def beam_search(decoder: CaptionDecoder, memory: torch.Tensor, *, beam_size: int
     ceiling = length_penalty(max_len, alpha)
     for t in range(1, max_len + 1):
         logits, state = decoder.step(state, last)
-        logp = _log_probs(logits)
+        logp = _log_probs(logits, t)
         vocab = logp.shape[1]
         top, index = (scores.reshape(-1, 1) + logp).reshape(batch, k * vocab).topk(min(2 * k, k * vocab), dim=1)
         origin, token = index // vocab, index % vocab
