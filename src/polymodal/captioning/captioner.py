@@ -40,9 +40,9 @@ from .task import CaptionTask
 
 class Captioner:
     def __init__(self, input: str = "image", target: str = "caption", decoder: str = "gru", *,
-                 encoder: str | None = None, hidden: int = 256, dropout: float = 0.1,
+                 encoder: str | None = None, hidden: int = 128, dropout: float = 0.1,
                  decoder_options: dict | None = None, tokenizer: str = "word", min_frequency: int = 1,
-                 max_len: int = 32, epochs: int = 40, batch_size: int = 64, lr: float = 2e-3,
+                 max_len: int = 32, epochs: int = 40, batch_size: int = 128, lr: float = 2e-3,
                  weight_decay: float = 0.01, label_smoothing: float = 0.1, patience: int = 8,
                  beam_size: int = 3, length_penalty: float = 0.6, seed: int = 0,
                  overrides: dict[str, str] | None = None, on_error: str = "error", threads: int = 1,
