@@ -1,19 +1,10 @@
 """A small `shapes` table and a GRU captioner fitted on it, shared by the captioning tests."""
 
 import pytest
-import torch
+from tests.encoders.conftest import one_thread  # noqa: F401  (autouse: tiny models run on one thread)
 
 import polymodal as pm
 from polymodal.data.recipes import build
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine threads fight each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,17 @@ class TableDecoder(CaptionDecoder):
         return logits, {"memory": state["memory"], "prefix": prefix}
 
 
+def log_prob(decoder: TableDecoder, memory: torch.Tensor, seq: list[int]) -> float:
+    """Log-probability of one token sequence (<eos> included where it has one), step by step."""
+    state, last, total = decoder.start(memory), torch.tensor([BOS_ID]), 0.0
+    for t, token in enumerate(seq):
+        logits, state = decoder.step(state, last)
+        logits[:, list(NEVER) + ([EOS_ID] if t == 0 else [])] = float("-inf")
+        total += float(logits.log_softmax(-1)[0, token])
+        last = torch.tensor([token])
+    return total
+
+
 def exhaustive(decoder: TableDecoder, memory: torch.Tensor, max_len: int, alpha: float) -> list[int]:
     """Score every caption the decoder can produce (ending in <eos>, or cut at max_len) one by one."""
     words = [i for i in range(VOCAB) if i not in NEVER]
@@ -43,13 +54,7 @@ def exhaustive(decoder: TableDecoder, memory: torch.Tensor, max_len: int, alpha:
         for ids in itertools.product(words, repeat=length):
             if EOS_ID in ids[:-1] or (length < max_len and ids[-1] != EOS_ID) or ids[0] == EOS_ID:
                 continue  # <eos> only at the end, never first; without it only at max_len
-            state, last, logp = decoder.start(memory), torch.tensor([BOS_ID]), 0.0
-            for t, token in enumerate(ids):
-                logits, state = decoder.step(state, last)
-                logits[:, list(NEVER) + ([EOS_ID] if t == 0 else [])] = float("-inf")
-                logp += float(logits.log_softmax(-1)[0, token])
-                last = torch.tensor([token])
-            score = logp / length_penalty(length, alpha)
+            score = log_prob(decoder, memory, list(ids)) / length_penalty(length, alpha)
             if score > best:
                 best, best_ids = score, [i for i in ids if i != EOS_ID]
     return best_ids
@@ -81,14 +86,7 @@ def test_beam_beats_greedy_where_greedy_is_short_sighted():
 
 
 def _logp(decoder, memory, ids, max_len):
-    seq = ids + ([EOS_ID] if len(ids) < max_len else [])
-    state, last, total = decoder.start(memory), torch.tensor([BOS_ID]), 0.0
-    for t, token in enumerate(seq):
-        logits, state = decoder.step(state, last)
-        logits[:, list(NEVER) + ([EOS_ID] if t == 0 else [])] = float("-inf")
-        total += float(logits.log_softmax(-1)[0, token])
-        last = torch.tensor([token])
-    return total
+    return log_prob(decoder, memory, ids + ([EOS_ID] if len(ids) < max_len else []))
 
 
 def test_greedy_pads_after_eos_and_never_emits_pad_or_bos():

@@ -184,10 +184,11 @@ class Captioner:
         """Captions of cached token features [N, tokens * dim] (beam 1 is greedy decoding)."""
         beam, steps = self._search_options(beam_size, max_len)
         self.model_.eval()
+        device = next(self.model_.parameters()).device  # the training loop may have moved it to a GPU
         out: list[str] = []
         with torch.inference_mode(), torch_threads(self.threads):
             for start in range(0, len(feats), batch):
-                memory = self.model_.memory(feats[start:start + batch])
+                memory = self.model_.memory(feats[start:start + batch].to(device))
                 if beam == 1:
                     ids = [strip(row) for row in greedy(self.model_.decoder, memory, steps)]
                 else:
