@@ -44,7 +44,8 @@ def save_captioner(c, run: Path) -> Path:
     save_tensors({"features": c.baseline_.features}, run / "baseline.safetensors")
     atomic_write_text(run / "baseline.json", json.dumps({"captions": c.baseline_.captions}, ensure_ascii=False))
     if hasattr(c, "metrics_"):
-        write_json(run / "metrics.json", {"task": "caption", "monitor": "val_smoothed_bleu_4",
+        # "monitor" names the headline metric of each split's dict, as `polymodal runs compare` reads it
+        write_json(run / "metrics.json", {"task": "caption", "monitor": "bleu_4", "best": c.decoder,
                                           "eval_split": c.eval_split_, "splits": c.split_sizes_,
                                           "fit_seconds": round(c.fit_seconds_, 2),
                                           "train_seconds": round(c.train_seconds_, 2), "best_epoch": c.best_epoch_,
