@@ -105,6 +105,8 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    if args.task == "caption":
+        return _fit_captioner(args)
     from .predictor import Predictor
 
     predictor = Predictor(
@@ -116,6 +118,37 @@ def cmd_fit(args: argparse.Namespace) -> int:
     predictor.fit(args.table, out=args.out, resume=args.resume)
     _print_comparison(predictor.comparison_, predictor.task_.monitor)
     console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {args.out} (report: {args.out}/report.html)")
+    return 0
+
+
+# ---- captioning (fit --task caption, caption) ----
+def _fit_captioner(args: argparse.Namespace) -> int:
+    from .captioning.captioner import Captioner
+    from .captioning.evaluation import comparison_rows
+    from .features import parse_encoder_spec
+
+    encoders = list(parse_encoder_spec(args.encoders).values())
+    if len(encoders) > 1:
+        raise PolymodalError("a captioner has one input: give --encoders one ROLE=NAME")
+    captioner = Captioner(args.input or "image", args.target or "caption", args.model or "gru",
+                          encoder=encoders[0] if encoders else None, epochs=args.epochs, batch_size=args.batch_size,
+                          lr=args.lr, hidden=args.hidden, patience=args.patience, seed=args.seed,
+                          overrides=_overrides(args), on_error=args.on_error)
+    captioner.fit(args.table, out=args.out, resume=args.resume)
+    import pandas as pd
+
+    rows = comparison_rows(captioner.metrics_, f"{captioner.decoder} (beam {captioner.metrics_['beam_size']})")
+    _print_comparison(pd.DataFrame(rows), "", title=f"Captions on the {captioner.eval_split_} split")
+    console.print(f"run written to {args.out} (report: {args.out}/report.html)")
+    return 0
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from .captioning.run_io import load_captioner
+
+    captioner = load_captioner(args.run)
+    for path, text in zip(args.files, captioner.caption(args.files, beam_size=args.beam), strict=True):
+        print(f"{path}\t{text}")
     return 0
 
 
@@ -322,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", default="concat", help="fusion name, comma list, or 'all' (see `polymodal fusions`)")
     p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
     p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
-    p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression"))
+    p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression",
+                                                      "caption"))
     p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=128)
@@ -335,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-all", action="store_true", help="treat an empty cell as an error")
     p.add_argument("--out", default="runs/latest", help="run directory (default: runs/latest)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit in --out")
+    # generative tasks (--task caption, ...); "resolve": another task's block may declare the same flags
+    p.conflict_handler = "resolve"
+    p.add_argument("--input", metavar="COL", help="caption: the image or audio column (default: image)")
+    p.add_argument("--target", metavar="COL", help="the column to generate (caption: default caption)")
+    p.add_argument("--model", metavar="NAME", help="generative model (caption: gru or transformer)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("align", help="learn a shared embedding space for two or three columns (search, zero-shot)")
@@ -383,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", required=True, help="the image/audio column to classify")
     p.add_argument("-o", "--output", metavar="CSV", help="write the predictions here")
     p.set_defaults(func=cmd_zero_shot)
+
+    p = sub.add_parser("caption", help="captions of image or audio files by a captioning run")
+    p.add_argument("run", help="a run of polymodal fit --task caption")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--beam", type=int, default=None, help="beam size (1: greedy; default: the run's, 3)")
+    p.set_defaults(func=cmd_caption)
 
     p = sub.add_parser("evaluate", help="metrics of a run on a labelled table")
     p.add_argument("run")
