@@ -43,7 +43,7 @@ def table(tmp_path_factory):
 @pytest.fixture(scope="session")
 def predictor_run(table, tmp_path_factory):
     run = tmp_path_factory.mktemp("serve-runs") / "colors"
-    pm.Predictor("color", encoders=ENCODERS, epochs=6, batch_size=8, hidden=16, baselines=False,
+    pm.Predictor("color", encoders=ENCODERS, epochs=3, batch_size=16, hidden=16, baselines=False,
                  progress=False).fit(table, out=run)
     return run
 
@@ -52,7 +52,7 @@ def predictor_run(table, tmp_path_factory):
 def tensor_run(table, tmp_path_factory):
     """No text column: every input is a tensor, so the whole head exports to ONNX."""
     run = tmp_path_factory.mktemp("serve-runs") / "colors-tensor"
-    pm.Predictor("color", encoders=ENCODERS, epochs=6, batch_size=8, hidden=16, baselines=False, progress=False,
+    pm.Predictor("color", encoders=ENCODERS, epochs=3, batch_size=16, hidden=16, baselines=False, progress=False,
                  overrides={"caption": "ignore"}).fit(table, out=run)
     return run
 
@@ -60,7 +60,7 @@ def tensor_run(table, tmp_path_factory):
 @pytest.fixture(scope="session")
 def index_folder(table, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-index")
-    pm.Aligner(["photo", "caption"], encoders={"image": ENCODERS["image"], "text": "gru"}, epochs=4,
+    pm.Aligner(["photo", "caption"], encoders={"image": ENCODERS["image"], "text": "gru"}, epochs=3,
                          batch_size=16, dim=16, hidden=32, progress=False).fit(table, out=root / "align")
     build_index(pm.load(root / "align"), table, "photo", root / "photos")  # the index names the run
     return root / "photos"
