@@ -178,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .api import load
 
-    out = load(args.run).predict_proba(args.table)
+    out = load(args.run).predict_proba(args.table, runtime=args.runtime)
     if args.output:
         out.to_csv(args.output, index=False)
         console.print(f"{len(out)} predictions written to {args.output}")
@@ -272,6 +272,48 @@ def cmd_zero_shot(args: argparse.Namespace) -> int:
 
         pd.DataFrame({"prediction": result["predictions"]}).to_csv(args.output, index=False)
     return 0
+
+
+# ---------------------------------------------------------------- serving and export
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.targets, host=args.host, port=args.port, runtime=args.runtime, max_upload_mb=args.max_upload_mb,
+          timeout_s=args.timeout, batching=args.batching)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.run_export import export_run
+
+    parity = export_run(args.run, args.out, samples=args.samples, rows=args.rows, fmt=args.format)
+    console.print(f"exported {args.run} to {args.out}: head max abs diff {parity['head_max_abs_diff']:.2e} "
+                  f"on {parity['rows']} {parity['samples']}" + (
+                      f", end to end {parity['end_to_end_max_abs_diff']:.2e}" if "end_to_end_max_abs_diff" in parity
+                      else "") + f" (written to {args.out}/parity.json)")
+    return 0
+
+
+def _add_serve_parsers(sub) -> None:
+    p = sub.add_parser("serve", help="serve runs and indexes over HTTP, with a web page (FastAPI + uvicorn)")
+    p.add_argument("targets", nargs="+", metavar="RUN_OR_INDEX", help="run directories and index folders")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch", help="fusion + head on PyTorch or ONNX "
+                   "Runtime (frozen encoders use ONNX Runtime either way where they export)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest file a request may upload")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (then 504)")
+    p.add_argument("--batching", action="store_true", help="batch concurrent /predict requests (off by default: "
+                   "it did not pay with ONNX Runtime encoders on a small CPU, see BENCHMARKS.md)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="export a predictor run to ONNX, checked against PyTorch")
+    p.add_argument("run")
+    p.add_argument("--format", default="onnx", choices=("onnx",))
+    p.add_argument("--out", required=True, help="folder for model.onnx, encoders/, export.json, parity.json")
+    p.add_argument("--samples", metavar="TABLE", help="real rows to check parity on (default: random features)")
+    p.add_argument("--rows", type=int, default=32, help="rows of --samples to use")
+    p.set_defaults(func=cmd_export)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -398,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("table")
     p.add_argument("-o", "--output", metavar="CSV", help="write here instead of standard output")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch", help="fusion + head on PyTorch or ONNX "
+                   "Runtime")
     p.set_defaults(func=cmd_predict)
 
     runs = sub.add_parser("runs", help="work with run directories").add_subparsers(
@@ -413,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = cache.add_parser("clear", help="delete cached features")
     p.add_argument("--encoder", help="only this encoder id")
     p.set_defaults(func=cmd_cache)
+
+    _add_serve_parsers(sub)
 
     p = sub.add_parser("demo", help="the main job on the built-in data: build it, inspect it, report")
     p.add_argument("--out", default="polymodal-demo", help="output folder (default: ./polymodal-demo)")
