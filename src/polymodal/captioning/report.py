@@ -31,7 +31,7 @@ def _thumbnail(path: str, size: int = 160) -> np.ndarray:
 def caption_sheet(examples: list[dict], path: str | Path, cols: int = 2) -> Path:
     """A PNG: each example's image with its reference, the model's caption and the baseline's beside it."""
     rows = -(-len(examples) // cols)
-    fig = Figure(figsize=(6.2 * cols, 1.9 * rows), layout="tight")
+    fig = Figure(figsize=(6.2 * cols, 2.1 * rows), layout="tight")
     grid = fig.add_gridspec(rows, 2 * cols, width_ratios=[1, 2.2] * cols)
     for i, example in enumerate(examples):
         r, c = divmod(i, cols)
@@ -41,10 +41,10 @@ def caption_sheet(examples: list[dict], path: str | Path, cols: int = 2) -> Path
             ax.set_axis_off()
         y = 0.95
         for key, label, color in LINES:
-            text = "\n".join(textwrap.wrap(f"{label}: {example[key]}", 44, max_lines=2, placeholder="…"))
+            text = "\n".join(textwrap.wrap(f"{label}: {example[key]}", 44, max_lines=3, placeholder="…"))
             ax_txt.text(0.0, y, text, transform=ax_txt.transAxes, va="top", fontsize=8, color=color,
                         fontweight="bold" if key == "model" else "normal")
-            y -= 0.1 + 0.12 * text.count("\n") + 0.2
+            y -= 0.27 + 0.11 * text.count("\n")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, format="png")
