@@ -116,6 +116,13 @@ def test_predict_rejects_bad_input(client, case, kwargs, status, message):
     assert message in r.json()["detail"]
 
 
+def test_corrupt_upload_message_names_the_clients_file_not_a_server_path(client):
+    r = client.post("/predict", files={"photo": ("holiday.png", b"\x89PNG\r\n\x1a\nnot really", "image/png")})
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "holiday.png" in detail
+    assert "polymodal-upload-" not in detail and " it:" not in detail and "'it'" not in detail
+
+
 def test_predict_needs_a_form_and_some_input(client):
     r = client.post("/predict", json={"caption": "red"})
     assert r.status_code == 415 and "multipart/form-data" in r.json()["detail"]

@@ -64,6 +64,6 @@ class UploadFolder:
             raise bad_input(f"field {field!r}: file {upload.filename!r} is empty")
         problem = CHECKERS[role](path)
         if problem:  # the checker names our temp path; the client knows its own file name
-            raise bad_input(f"field {field!r}: file {upload.filename!r} is not a readable {role} "
-                            f"({problem.replace(str(path), 'it')})")
+            reason = problem.replace(f" {path}", "").replace(str(path), upload.filename or "the upload")
+            raise bad_input(f"field {field!r}: file {upload.filename!r} is not a readable {role} ({reason})")
         return path
