@@ -84,7 +84,8 @@ def test_zero_shot_command(aligned, shapes, tmp_path, capsys):
 @pytest.mark.slow
 def test_index_from_a_freshly_fitted_aligner_is_searchable_on_its_own(shapes, tmp_path):
     """The README's Python example: fit(out=RUN), build_index(a, ...), then search the index alone."""
-    a = pm.Aligner(["audio", "caption"], encoders={"audio": "mfcc", "text": "gru"}, epochs=2, batch_size=64, progress=False)
+    a = pm.Aligner(["audio", "caption"], encoders={"audio": "mfcc", "text": "gru"}, epochs=2,
+                   batch_size=64, progress=False)
     a.fit(shapes, out=tmp_path / "run")
     build_index(a, shapes, "audio", tmp_path / "idx")
     assert VectorIndex.load(tmp_path / "idx").meta["run"] == str((tmp_path / "run").resolve())
