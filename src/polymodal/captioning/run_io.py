@@ -34,6 +34,7 @@ FILES = ("captioner.json", "tokenizer.json", "weights.safetensors", "baseline.sa
 
 def save_captioner(c, run: Path) -> Path:
     run.mkdir(parents=True, exist_ok=True)
+    c.run_dir_ = run
     write_json(run / "captioner.json", {
         "input": c.input_, "input_role": c.input_role, "target": c.target_,
         "encoder": {"name": c.encoder_.name, "config": c.encoder_.config()}, "token_shape": list(c.token_shape_),
