@@ -164,3 +164,18 @@ def test_unreadable_files_and_bad_options_are_named(captioned, tmp_path):
         c.caption([tmp_path / "x.png"], max_len=1000)
     with pytest.raises(PolymodalError, match="single input"):
         c.evaluate(tmp_path, drop=["image"])
+
+
+def test_served_caption_endpoint_matches_the_python_api(captioned, shapes):
+    """/caption over a real captioner run (the serve tests use stand-ins for the contract)."""
+    from fastapi.testclient import TestClient
+
+    from polymodal.serve.app import create_app
+
+    c, run = captioned
+    image = shapes.parent / "images" / "000003.png"
+    with TestClient(create_app([run], warm_up=False)) as client:
+        r = client.post("/caption", data={"beam_size": "3"},
+                        files=[("file", ("scene.png", image.read_bytes(), "image/png"))])
+    assert r.status_code == 200, r.text
+    assert r.json()["captions"] == c.caption([image], beam_size=3)
