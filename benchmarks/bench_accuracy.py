@@ -91,8 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "accuracy",
                         help="folder of finished (data set, seed) results; a rerun skips them")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's own); 1 keeps a shared, busy machine from "
+                             "stalling every parallel region on a descheduled thread")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     head = ["## Accuracy of every fusion against each modality alone", "",
             f"Command: `python benchmarks/bench_accuracy.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
             "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
@@ -120,8 +127,8 @@ def section(name: str, rows: pd.DataFrame, planned: list[int]) -> list[str]:
         lines.insert(2, f"**Partial: {len(seeds)} of {len(planned)} planned seeds finished.** ")
     if "pair_seconds" in rows:
         per = rows.groupby("seed")["pair_seconds"].first()
-        lines.insert(-1, "Wall time per seed (whole fit): " + ", ".join(f"{int(k)}: {v:.0f} s" for k, v in per.items())
-                     + ".")
+        lines[-1:-1] = ["", "Wall time per seed (whole fit): "
+                        + ", ".join(f"{int(k)}: {v:.0f} s" for k, v in per.items()) + "."]
     return lines
 
 
