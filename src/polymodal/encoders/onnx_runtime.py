@@ -88,7 +88,7 @@ def onnx_file(encoder: Encoder, digest: str, pixels: bool = False) -> Path:
 def pixel_loader(encoder: Encoder) -> ImageLoader | None:
     """The encoder's `ImageLoader` when it can run from uint8 pixels (no ONNX hooks of its own), else None."""
     loader = encoder.loader()
-    if isinstance(loader, ImageLoader) and not hasattr(encoder, "onnx_inputs"):
+    if isinstance(loader, ImageLoader) and not hasattr(encoder, "onnx_inputs") and not hasattr(encoder, "onnx_graph"):
         return loader
     return None
 
