@@ -4,7 +4,10 @@ Layout under `$POLYMODAL_HOME/features/` (one folder per encoder and weights):
 
     <name>-<hash of encoder id + weights>/
         encoder.json                      the encoder id, its weights hash, the feature size
-        shard-<time>-<random>.safetensors  "features" float32 [n, D]; metadata "keys": the n input hashes
+        shard-<time>-<random>.safetensors  "features" [n, D]; metadata "keys": the n input hashes
+
+Features are stored as float32, or in the encoder's `cache_dtype` where it declares one (token
+grids are big: float16 halves them); `extract` always returns float32.
 
 An entry's key is the sha1 of the input's content: the file's bytes for media, the
 normalised string for text; so renaming or copying a file costs nothing, and identical
@@ -120,13 +123,13 @@ class ShardStore:
                 found.setdefault(key, (shard, row))
         return found
 
-    def write(self, keys: Sequence[str], features: np.ndarray) -> Path:
+    def write(self, keys: Sequence[str], features: np.ndarray, dtype: str = "float32") -> Path:
         """One new shard, atomically: readers see all of it or none of it."""
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.safetensors"
         tmp = self.folder / f".tmp-{final.name}"
         try:
-            save_file({"features": np.ascontiguousarray(features, dtype=np.float32)}, str(tmp),
+            save_file({"features": np.ascontiguousarray(features, dtype=dtype)}, str(tmp),
                       metadata={"keys": json.dumps(list(keys))})
             os.replace(tmp, final)
         finally:
@@ -174,7 +177,8 @@ class ShardStore:
             if group and (shard is None or rows + len(self.keys(shard)) > shard_rows):
                 if len(group) > 1:
                     keys = [k for s in group for k in self.keys(s)]
-                    self.write(keys, np.concatenate([self.load(s) for s in group]))
+                    data = [self.load(s) for s in group]
+                    self.write(keys, np.concatenate(data), dtype=str(data[0].dtype))
                     for s in group:
                         s.unlink(missing_ok=True)
                 group = []
@@ -349,6 +353,7 @@ class FeatureCache:
         keys, items = list(todo), list(todo.values())
         chunks = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
         text = isinstance(loader.empty(), str)
+        dtype = getattr(encoder, "cache_dtype", "float32")
         decode = _batch_decoder(items, None if text else fast.pixels or loader, pixels=fast.pixels is not None)
         pending: list[str] = []
         last_flush = time.monotonic()
@@ -361,18 +366,20 @@ class FeatureCache:
                 if out.shape[0] != len(chunk) or out.ndim != 2:
                     raise PolymodalError(f"{encoder.name}: returned features of shape {out.shape} "
                                          f"for a batch of {len(chunk)}")
+                if dtype != "float32":  # fresh rows read exactly as they will from the shards later
+                    out = out.astype(dtype).astype(np.float32)
                 for j, i in enumerate(chunk):
                     fresh[keys[i]] = out[j]
                     pending.append(keys[i])
                 if len(pending) >= self.shard_rows or time.monotonic() - last_flush >= self.flush_seconds:
-                    store.write(pending, np.stack([fresh[k] for k in pending]))
+                    store.write(pending, np.stack([fresh[k] for k in pending]), dtype)
                     pending, last_flush = [], time.monotonic()
                 bar.update(len(chunk))
         finally:
             bar.close()
             self.last.backend = fast.backend
             if pending:  # interrupted or not, finished batches are kept
-                store.write(pending, np.stack([fresh[k] for k in pending]))
+                store.write(pending, np.stack([fresh[k] for k in pending]), dtype)
         return fresh
 
     def info(self) -> dict[str, dict[str, int]]:
