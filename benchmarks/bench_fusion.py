@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
              f"{args.rows:,} rows of features ({', '.join(f'{m} {d}-d' for m, d in DIMS.items())}, ~80% present), "
              f"batch {args.batch_size}, hidden {args.hidden}, AdamW, modality dropout 0.2, {args.epochs} epochs per "
              f"run; samples/s = rows x epochs / median wall time of {args.repeats} runs, per torch thread count. "
-             "Target: >= 20,000 samples/s for concat, gated and attention on 2 cores.", "",
+             "Target: >= 20,000 samples/s for concat, gated and attention on 2 cores. On a shared, busy machine "
+             "the two-thread figures collapse (each parallel region waits for a descheduled thread); the "
+             "one-thread column and the ratios to the linear baseline are the steadier figures.", "",
              "| model | " + " | ".join(f"samples/s, {t} thread{'s' * (t > 1)} | vs linear" for t in args.threads)
              + " | target met (2 threads) |",
              "|---|" + "---:|---:|" * len(args.threads) + "---|"]
