@@ -48,7 +48,7 @@ from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..paths import home
 from .base import Encoder
-from .onnx_runtime import FastForward, cores, fast_forward, weights_digest
+from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weights_digest
 
 SHARD_ROWS = 1024  # rows per shard: few files for big tables, little lost when killed
 FLUSH_SECONDS = 30.0  # ... or write what is done at least this often (slow encoders)
@@ -313,7 +313,9 @@ class FeatureCache:
         todo = {k: x for k, x in zip(keys, inputs, strict=True) if k not in known}  # dict: duplicates once
         self.last = ExtractStats(rows=len(values), absent=int((~present).sum()), computed=len(todo),
                                  cached=len(set(keys)) - len(todo))
-        fast = fast_forward(encoder, backend=backend, digest=digest) if todo else None
+        # Image encoders get uint8 pixels and normalise inside their graph (onnx_runtime.py says why).
+        pixels = not isinstance(loader.empty(), str) and pixel_loader(encoder) is not None
+        fast = fast_forward(encoder, backend=backend, digest=digest, pixels=pixels) if todo else None
         fresh = self._compute(encoder, fast, store, todo, loader, batch_size, workers, progress)
         dim = next(iter(fresh.values())).shape[0] if fresh else encoder.out_dim
         features = np.zeros((len(values), dim), np.float32)
@@ -352,7 +354,7 @@ class FeatureCache:
         chunks = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
         text = isinstance(loader.empty(), str)
         dtype = getattr(encoder, "cache_dtype", "float32")
-        decode = (lambda c: [items[i] for i in c]) if text else (lambda c: _decode(loader, [items[i] for i in c]))
+        decode = _batch_decoder(items, None if text else fast.pixels or loader, pixels=fast.pixels is not None)
         pending: list[str] = []
         last_flush = time.monotonic()
         bar = tqdm(total=len(items), desc=f"{encoder.name} features", unit="text" if text else "file",
@@ -418,6 +420,18 @@ class FeatureCache:
                 yield folder, meta
 
 
+def _batch_decoder(items: list[Any], loader: Any, pixels: bool) -> Callable[[Sequence[int]], Any]:
+    """Chunk of item positions -> the encoder's batch: strings as they are (loader None), uint8
+    pixels for an encoder that runs from pixels, else the loader's tensors stacked."""
+    def decode(chunk: Sequence[int]) -> Any:
+        batch = [items[i] for i in chunk]
+        if loader is None:
+            return batch
+        return _decode_pixels(loader, batch) if pixels else _decode(loader, batch)
+
+    return decode
+
+
 def _decode(loader: Any, paths: list[Path]) -> torch.Tensor:
     out = []
     for p in paths:
@@ -426,6 +440,20 @@ def _decode(loader: Any, paths: list[Path]) -> torch.Tensor:
         except Exception as exc:
             raise PolymodalError(f"{p}: could not be decoded: {exc}") from exc
     return torch.stack(out)
+
+
+def _decode_pixels(loader: Any, paths: list[Path]) -> torch.Tensor:
+    """uint8 `[B, H, W, 3]`, written straight into one batch array (no float copies, no stack)."""
+    out = None
+    for i, p in enumerate(paths):
+        try:
+            pixels = loader.pixels(p)
+        except Exception as exc:
+            raise PolymodalError(f"{p}: could not be decoded: {exc}") from exc
+        if out is None:
+            out = np.empty((len(paths), *pixels.shape), np.uint8)
+        out[i] = pixels
+    return torch.from_numpy(out)
 
 
 def extract(encoder: Encoder, values: Sequence[Any], *, base_dir: str | Path | None = None, batch_size: int = 32,
