@@ -23,6 +23,7 @@ _EXPORTS = {
     "validate": "data.validate",
     "Aligner": "alignment.aligner",
     "Ensemble": "ensemble",
+    "Generator": "generation.generator",
     "PolymodalError": "errors",
     "Problem": "errors",
     "TableError": "errors",

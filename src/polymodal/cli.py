@@ -107,9 +107,11 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     from .predictor import Predictor
 
+    if args.task in GENERATION_TASKS:
+        return _fit_generator(args)
     predictor = Predictor(
         args.label, fusion=args.fusion, encoders=args.encoders, task=args.task, imbalance=args.imbalance,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+        epochs=args.epochs or 40, batch_size=args.batch_size or 128, lr=args.lr or 2e-3, hidden=args.hidden,
         modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
         encoder_mode=args.encoder_mode, baselines=not args.no_baselines, overrides=_overrides(args),
         on_error=args.on_error, require_all=args.require_all)
@@ -117,6 +119,44 @@ def cmd_fit(args: argparse.Namespace) -> int:
     _print_comparison(predictor.comparison_, predictor.task_.monitor)
     console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {args.out} (report: {args.out}/report.html)")
     return 0
+
+
+# ---- generation (text-to-image/audio/video): fit --task text-to-X, generate
+GENERATION_TASKS = ("text-to-image", "text-to-audio", "text-to-video")
+
+
+def _fit_generator(args: argparse.Namespace) -> int:
+    from .generation import Generator
+
+    options = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+               if v is not None}  # unset: the generator's own defaults, not the classifier's
+    g = Generator(args.task, model=args.model or "cgan", prompt=args.prompt, target=args.target,
+                  text_encoder=args.text_encoder, image_size=args.image_size, seed=args.seed,
+                  on_error=args.on_error, **options)
+    g.fit(args.table, out=args.out, resume=args.resume)
+    shown = {k: v for k, v in g.metrics_.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if shown:
+        _print_metrics(shown, f"{g.model} {g.task} on held-out prompts")
+    console.print(f"generator written to {args.out} (report: {args.out}/report.html)")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generation.run_io import load_generator
+
+    g = load_generator(args.run)  # a run of another kind is refused here, with its kind named
+    samples = g.generate(args.prompts, n=args.n, seed=args.seed)
+    path = g.write(samples, args.output, columns=args.n)
+    console.print(f"{len(samples)} sample(s) written to {path}")
+    return 0
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    t = RichTable("metric", "value", title=title)
+    for k, v in metrics.items():
+        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(t)
+# ---- end of generation
 
 
 def _print_comparison(df, monitor: str, title: str = "Candidates") -> None:
@@ -129,7 +169,8 @@ def _print_comparison(df, monitor: str, title: str = "Candidates") -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .api import load
 
-    metrics = load(args.run).evaluate(args.table, drop=args.drop)
+    model = load(args.run)
+    metrics = model.evaluate(args.table, drop=args.drop) if args.drop else model.evaluate(args.table)
     shown = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -280,11 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", default="concat", help="fusion name, comma list, or 'all' (see `polymodal fusions`)")
     p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
     p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
-    p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression"))
+    p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression",
+                                                      *GENERATION_TASKS))
     p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--epochs", type=int, help="default: 40 (predictor), 30 (generator)")
+    p.add_argument("--batch-size", type=int, help="default: 128 (predictor), 64 (generator)")
+    p.add_argument("--lr", type=float, help="default: 2e-3 (predictor), 2e-4 (GAN), 1e-3 (VAE)")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--modality-dropout", type=float, default=0.2)
     p.add_argument("--patience", type=int, default=8, help="early stopping: epochs without improvement")
@@ -293,7 +335,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-all", action="store_true", help="treat an empty cell as an error")
     p.add_argument("--out", default="runs/latest", help="run directory (default: runs/latest)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit in --out")
+    gen = p.add_argument_group("generation (--task text-to-image|text-to-audio|text-to-video)")
+    gen.add_argument("--model", help="generative model: cgan (default), cvae or unconditional")
+    gen.add_argument("--prompt", default="caption", help="the text column to generate from (default: caption)")
+    gen.add_argument("--target", help="the column of files to generate (default: image, audio or video)")
+    gen.add_argument("--text-encoder", default="minilm", choices=("minilm", "gru"),
+                     help="prompt embedding: frozen MiniLM (default) or a GRU trained with the model")
+    gen.add_argument("--image-size", type=int, default=32, help="side of generated images and clip frames")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("generate", help="generate images, sounds or clips from text with a generator run")
+    p.add_argument("run", help="a generator run directory (polymodal fit --task text-to-...)")
+    p.add_argument("prompts", nargs="+", metavar="TEXT", help="one or more prompts")
+    p.add_argument("-n", type=int, default=8, help="samples per prompt (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="out.png (images), out.wav (audio) or "
+                   "out.gif (clips)")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("align", help="learn a shared embedding space for two or three columns (search, zero-shot)")
     p.add_argument("table")

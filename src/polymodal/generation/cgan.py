@@ -1,0 +1,135 @@
+"""Conditional GAN with a matching-aware discriminator (GAN-CLS), and its unconditional twin.
+
+Reed et al. 2016, "Generative Adversarial Text to Image Synthesis": a DCGAN (Radford et al.
+2016) whose generator reads noise plus a compressed sentence embedding, and whose
+discriminator sees the embedding replicated over its smallest feature grid. The
+discriminator is *matching-aware*: besides real images with their text (real) and generated
+images with their text (fake), it sees real images with another row's text and must call
+them fake too, so it learns whether image and text agree, not only whether the image looks real.
+
+Stabilisers (established, each cheap): spectral normalisation of every discriminator layer
+(Miyato et al. 2018), the hinge loss (Lim & Ye 2017; Miyato et al. 2018), Adam with beta1 = 0.5
+(Radford et al. 2016), and an exponential moving average of the generator's weights used for
+sampling (Karras et al. 2018; Yazıcı et al. 2019). The unconditional model is the same GAN
+with the text removed from both players: the baseline that says what conditioning adds.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .base import Batch, Cond, GenerativeModel, register_model, roll
+from .conditioning import TextEmbedder
+from .nets import DownEncoder, UpDecoder
+
+
+class GeneratorNet(nn.Module):
+    """Noise (and the prompt) -> sample in [-1, 1]."""
+
+    def __init__(self, shape, z_dim: int, cond_dim: int, width: int, text_encoder: str, tokenizer: str,
+                 conditional: bool):
+        super().__init__()
+        self.text = TextEmbedder(text_encoder, cond_dim, tokenizer=tokenizer) if conditional else None
+        self.decoder = UpDecoder(z_dim + (cond_dim if conditional else 0), shape, width)
+
+    def forward(self, z: torch.Tensor, cond: Cond | None) -> torch.Tensor:
+        h = z if self.text is None else torch.cat([z, self.text(cond)], dim=1)
+        return self.decoder(h)
+
+
+class Discriminator(nn.Module):
+    """Sample (and the prompt's vector) -> one score; higher means real and matching."""
+
+    def __init__(self, shape, cond_dim: int, width: int, text_encoder: str, tokenizer: str, conditional: bool):
+        super().__init__()
+        self.features = DownEncoder(shape, 2 * width, spectral=True)  # DCGAN's D is twice G's final width
+        self.text = TextEmbedder(text_encoder, cond_dim, tokenizer=tokenizer, spectral=True) if conditional else None
+        c = self.features.out_channels
+        conv = nn.Conv2d if len(self.features.base) == 2 else nn.Conv3d
+        self.joint = nn.Sequential(spectral_norm(conv(c + (cond_dim if conditional else 0), c, 1)),
+                                   nn.LeakyReLU(0.2, inplace=True))
+        self.score = spectral_norm(nn.Linear(c * math.prod(self.features.base), 1))
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
+        f = self.features(x)
+        if self.text is not None:  # the sentence vector, copied to every cell of the smallest grid
+            f = torch.cat([f, text.view(*text.shape, *[1] * (f.dim() - 2)).expand(-1, -1, *f.shape[2:])], 1)
+        return self.score(self.joint(f).flatten(1)).squeeze(1)
+
+
+@register_model("cgan")
+class ConditionalGAN(GenerativeModel):
+    def __init__(self, shape, *, text_encoder: str = "minilm", tokenizer: str = "", z_dim: int = 64,
+                 cond_dim: int = 128, width: int = 32, ema_decay: float = 0.999, mismatch_weight: float = 0.5):
+        super().__init__(shape, text_encoder=text_encoder, tokenizer=tokenizer, z_dim=z_dim, cond_dim=cond_dim,
+                         width=width)
+        self.ema_decay, self.mismatch_weight = float(ema_decay), float(mismatch_weight)
+        args = (self.shape, self.z_dim, self.cond_dim, self.width, text_encoder, tokenizer, self.conditional)
+        self.generator = GeneratorNet(*args)
+        self.discriminator = Discriminator(self.shape, *args[2:])
+        self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+
+    def options(self) -> dict:
+        return {"ema_decay": self.ema_decay, "mismatch_weight": self.mismatch_weight}
+
+    def optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
+                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))}
+
+    def _text(self, cond: Cond) -> torch.Tensor | None:
+        return self.discriminator.text(cond) if self.conditional else None
+
+    def train_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int) -> dict[str, float]:
+        x, cond, keys = batch
+        z = torch.randn(len(x), self.z_dim, device=x.device)
+        fake = self.generator(z, cond)
+        # Discriminator: hinge loss on real/matching, generated, and real with a mismatched prompt.
+        text = self._text(cond)
+        d_real = self.discriminator(x, text)
+        d_fake = self.discriminator(fake.detach(), text)
+        loss_real, loss_fake = F.relu(1 - d_real).mean(), F.relu(1 + d_fake).mean()
+        loss_d, loss_wrong = loss_real + loss_fake, torch.zeros(())
+        other = keys != keys.roll(1)  # rows whose shifted prompt is really another text
+        if self.conditional and self.mismatch_weight > 0 and other.any():
+            d_wrong = self.discriminator(x, roll(text))
+            loss_wrong = F.relu(1 + d_wrong[other]).mean()
+            w = self.mismatch_weight
+            loss_d = loss_real + (1 - w) * loss_fake + w * loss_wrong
+        optimizers["discriminator"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizers["discriminator"].step()
+        # Generator: raise the discriminator's score of its samples with their own prompts.
+        loss_g = -self.discriminator(fake, self._text(cond)).mean()
+        optimizers["generator"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizers["generator"].step()
+        self._update_ema(step)
+        return {"loss": loss_d.item() + loss_g.item(), "d_loss": loss_d.item(), "g_loss": loss_g.item(),
+                "d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_mismatch": loss_wrong.item()}
+
+    @torch.no_grad()
+    def _update_ema(self, step: int) -> None:
+        # A shorter memory at the start, so early samples are not an average of random weights.
+        decay = min(self.ema_decay, (1 + step) / (10 + step))
+        for e, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
+            e.lerp_(p.detach(), 1 - decay)
+        for e, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
+            e.copy_(b)
+
+    @torch.no_grad()
+    def sample(self, cond: Cond, z: torch.Tensor) -> torch.Tensor:
+        self.ema.eval()
+        return self.ema(z, cond if self.conditional else None)
+
+
+@register_model("unconditional")
+class UnconditionalGAN(ConditionalGAN):
+    """The same GAN without the prompt (no text in either player, no mismatch term)."""
+
+    conditional = False

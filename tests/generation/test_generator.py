@@ -1,0 +1,123 @@
+"""The Generator facade on a tiny shapes table: fit each task a few steps, generate, write valid
+files, save/load identically, and refuse bad input clearly."""
+
+import io
+import wave
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image, ImageSequence
+
+import polymodal as pm
+from polymodal.errors import PolymodalError, TableError, ValidationError
+
+TINY = {"image_size": 16, "width": 8, "z_dim": 8, "cond_dim": 16, "batch_size": 16, "epochs": 3,
+        "text_encoder": "gru", "evaluate": False, "progress": False}
+TASKS = {"text-to-image": ("caption", "image"), "text-to-audio": ("caption", "audio"),
+         "text-to-video": ("video_caption", "video")}
+PROMPTS = ["a small red circle on the left", "a large blue square on the right"]
+
+
+def tiny(task, model, **kw):
+    prompt, target = TASKS[task]
+    options = {**TINY, "n_mels": 16, "audio_frames": 16, "frames": 4, "prompt": prompt, "target": target} | kw
+    return pm.Generator(task, model=model, **options)
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_shapes, tmp_path_factory):
+    """One fitted run per task (cgan for images, cvae for audio and video), saved."""
+    runs = {}
+    for task, model in (("text-to-image", "cgan"), ("text-to-audio", "cvae"), ("text-to-video", "cvae")):
+        out = tmp_path_factory.mktemp("gen-runs") / task
+        runs[task] = (tiny(task, model).fit(tiny_shapes, out=out), out)
+    return runs
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_fit_writes_a_run_and_the_loss_moves(fitted, task):
+    g, out = fitted[task]
+    losses = [h["loss"] for h in g.history_]
+    assert len(losses) == 3 and np.isfinite(losses).all()
+    assert losses[0] != losses[-1]
+    for name in ("polymodal.json", "generator.json", "weights.safetensors", "metrics.json", "report.html"):
+        assert (out / name).exists(), name
+    assert len(list((out / "samples").iterdir())) == 3  # one grid per epoch
+    assert not (out / "checkpoint").exists()
+
+
+def test_generate_shapes_ranges_and_files(fitted, tmp_path):
+    image, _ = fitted["text-to-image"]
+    x = image.generate(PROMPTS, n=3, seed=0)
+    assert x.shape == (6, 3, 16, 16) and x.min() >= 0 and x.max() <= 1
+    png = Image.open(image.write(x, tmp_path / "grid.png", columns=3))
+    assert png.format == "PNG" and png.size == (3 * 16 + 2 * 2, 2 * 16 + 2)
+
+    audio, _ = fitted["text-to-audio"]
+    w = audio.generate(PROMPTS, n=2, seed=0)
+    assert w.shape == (4, audio.medium_.samples) and w.abs().max() <= 1 and audio.sample_rate == 16000
+    data, media_type = audio.to_bytes(w)
+    assert media_type == "audio/wav"
+    back, rate = sf.read(io.BytesIO(data))
+    assert rate == 16000 and len(back) == 4 * w.shape[1] + 3 * int(0.25 * 16000)
+    with wave.open(str(audio.write(w, tmp_path / "out.wav"))) as f:
+        assert f.getnframes() == len(back)
+
+    video, _ = fitted["text-to-video"]
+    v = video.generate(PROMPTS, n=2, seed=0)
+    assert v.shape == (4, 4, 3, 16, 16) and v.min() >= 0 and v.max() <= 1
+    gif = Image.open(video.write(v, tmp_path / "clips.gif"))
+    assert gif.format == "GIF" and gif.n_frames >= 2
+    assert len(list(ImageSequence.Iterator(gif))) == gif.n_frames
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_save_load_gives_identical_samples_for_the_same_seed(fitted, task):
+    g, out = fitted[task]
+    back = pm.load(out)
+    assert isinstance(back, pm.Generator) and back.output_role == g.output_role
+    assert torch.equal(g.generate(PROMPTS, n=2, seed=5), back.generate(PROMPTS, n=2, seed=5))
+    assert not torch.equal(back.generate(PROMPTS, n=1, seed=5), back.generate(PROMPTS, n=1, seed=6))
+
+
+def test_every_model_fits_on_images_with_minilm_prompts(tiny_shapes):
+    for model in ("cgan", "cvae", "unconditional"):
+        g = tiny("text-to-image", model, text_encoder="minilm", epochs=2).fit(tiny_shapes)
+        assert g.history_[0]["loss"] != g.history_[1]["loss"], model
+        assert g.generate(PROMPTS, n=1).shape == (2, 3, 16, 16)
+
+
+def test_bad_prompts_are_clear_errors(fitted):
+    g, _ = fitted["text-to-image"]
+    with pytest.raises(PolymodalError, match="prompt 1: empty"):
+        g.generate(["a red circle", "   "])
+    with pytest.raises(PolymodalError, match="longer than this model's limit of 64"):
+        g.generate(["red " * 100])
+    with pytest.raises(PolymodalError, match="list of strings"):
+        g.generate("a red circle")
+    with pytest.raises(PolymodalError, match="at least 1"):
+        g.generate(PROMPTS, n=0)
+    with pytest.raises(PolymodalError, match=r"writes \.png files"):
+        g.write(g.generate(PROMPTS), "out.wav")
+
+
+def test_bad_requests_and_tables_are_clear_errors(tiny_shapes, tmp_path):
+    with pytest.raises(PolymodalError, match="unknown generative model 'diffusion'"):
+        pm.Generator(model="diffusion")
+    with pytest.raises(PolymodalError, match="unknown generation task"):
+        pm.Generator("text-to-smell")
+    with pytest.raises(PolymodalError, match="image_size must be one of"):
+        pm.Generator(image_size=30)
+    with pytest.raises(TableError, match="no column"):
+        tiny("text-to-image", "cvae", prompt="title").fit(tiny_shapes)
+    df = pd.read_parquet(tiny_shapes)
+    df["image"] = [str(tiny_shapes.parent / p) for p in df["image"]]
+    df.loc[2, "caption"] = ""
+    df.loc[4, "image"] = str(tmp_path / "missing.png")
+    with pytest.raises(ValidationError, match=r"(?s)row 2, column 'caption'.*row 4, column 'image'"):
+        tiny("text-to-image", "cvae").fit(df)
+    with pytest.raises(PolymodalError, match="not fitted"):
+        pm.Generator().generate(PROMPTS)
