@@ -132,7 +132,7 @@ def _fit_generator(args: argparse.Namespace) -> int:
                if v is not None}  # unset: the generator's own defaults, not the classifier's
     g = Generator(args.task, model=args.model or "cgan", prompt=args.prompt, target=args.target,
                   text_encoder=args.text_encoder, image_size=args.image_size, seed=args.seed,
-                  on_error=args.on_error, **options)
+                  evaluate=not args.no_evaluate, on_error=args.on_error, **options)
     g.fit(args.table, out=args.out, resume=args.resume)
     shown = {k: v for k, v in g.metrics_.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if shown:
@@ -342,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--text-encoder", default="minilm", choices=("minilm", "gru"),
                      help="prompt embedding: frozen MiniLM (default) or a GRU trained with the model")
     gen.add_argument("--image-size", type=int, default=32, help="side of generated images and clip frames")
+    gen.add_argument("--no-evaluate", action="store_true", help="skip the evaluation on held-out prompts after "
+                     "fitting (it trains attribute readers and, for images, an alignment model)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("generate", help="generate images, sounds or clips from text with a generator run")

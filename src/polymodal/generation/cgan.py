@@ -87,27 +87,35 @@ class ConditionalGAN(GenerativeModel):
 
     def train_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int) -> dict[str, float]:
         x, cond, keys = batch
-        z = torch.randn(len(x), self.z_dim, device=x.device)
+        n = len(x)
+        z = torch.randn(n, self.z_dim, device=x.device)
         fake = self.generator(z, cond)
-        # Discriminator: hinge loss on real/matching, generated, and real with a mismatched prompt.
+        # Discriminator: hinge loss on real/matching, generated, and (conditional) real with another row's
+        # prompt, in one forward pass: one large batch runs faster on a CPU than three small ones.
         text = self._text(cond)
-        d_real = self.discriminator(x, text)
-        d_fake = self.discriminator(fake.detach(), text)
-        loss_real, loss_fake = F.relu(1 - d_real).mean(), F.relu(1 + d_fake).mean()
-        loss_d, loss_wrong = loss_real + loss_fake, torch.zeros(())
         other = keys != keys.roll(1)  # rows whose shifted prompt is really another text
-        if self.conditional and self.mismatch_weight > 0 and other.any():
-            d_wrong = self.discriminator(x, roll(text))
-            loss_wrong = F.relu(1 + d_wrong[other]).mean()
+        wrong = self.conditional and self.mismatch_weight > 0 and bool(other.any())
+        images = torch.cat([x, fake.detach(), x] if wrong else [x, fake.detach()])
+        texts = None if text is None else torch.cat([text, text, roll(text)] if wrong else [text, text])
+        scores = self.discriminator(images, texts)
+        loss_real, loss_fake = F.relu(1 - scores[:n]).mean(), F.relu(1 + scores[n:2 * n]).mean()
+        loss_d, loss_wrong = loss_real + loss_fake, torch.zeros(())
+        if wrong:
+            loss_wrong = F.relu(1 + scores[2 * n:][other]).mean()
             w = self.mismatch_weight
             loss_d = loss_real + (1 - w) * loss_fake + w * loss_wrong
         optimizers["discriminator"].zero_grad(set_to_none=True)
         loss_d.backward()
         optimizers["discriminator"].step()
-        # Generator: raise the discriminator's score of its samples with their own prompts.
-        loss_g = -self.discriminator(fake, self._text(cond)).mean()
-        optimizers["generator"].zero_grad(set_to_none=True)
-        loss_g.backward()
+        # Generator: raise the discriminator's score of its samples with their own prompts. The
+        # discriminator's weights are held: no time spent on gradients nobody applies.
+        self.discriminator.requires_grad_(False)
+        try:
+            loss_g = -self.discriminator(fake, self._text(cond)).mean()
+            optimizers["generator"].zero_grad(set_to_none=True)
+            loss_g.backward()
+        finally:
+            self.discriminator.requires_grad_(True)
         optimizers["generator"].step()
         self._update_ema(step)
         return {"loss": loss_d.item() + loss_g.item(), "d_loss": loss_d.item(), "g_loss": loss_g.item(),

@@ -102,6 +102,8 @@ class Generator:
         self.history_, self.train_seconds_ = result.history, result.seconds
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.metrics_ = {}
+        if out is not None:
+            self.run_dir_ = Path(out)  # evaluation caches its readers there
         if self.evaluate_after_fit and (len(parts["test"]) or len(parts["val"])):
             self.metrics_ = self.evaluate(table)
         self.fit_seconds_ = time.time() - started

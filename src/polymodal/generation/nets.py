@@ -10,7 +10,8 @@ The encoder mirrors it with stride-2 convolutions and leaky ReLUs; as a discrimi
 uses spectral normalisation (Miyato et al. 2018) instead of batch norm.
 
 Every block doubles height and width; time (for clips) doubles in the first blocks until
-it reaches its length, so the smallest grid is 4 pixels on the short side and 1 frame.
+it reaches its length, so the smallest grid is 4 pixels on the short side and 1 frame (more
+when a clip has more frames than there are blocks).
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def plan(shape: tuple[int, ...]) -> tuple[tuple[int, ...], list[tuple[int, ...]]
     time_steps = 0
     if len(spatial) == 3:
         t = spatial[0]
-        time_steps = int(math.log2(t))
-        if 2 ** time_steps != t or time_steps > steps:
-            raise PolymodalError(f"clips of {t} frames: need a power of two, at most {2 ** steps}")
-        base = [1, *base]
+        if t < 1 or t & (t - 1):
+            raise PolymodalError(f"clips of {t} frames: the number of frames must be a power of two")
+        time_steps = min(int(math.log2(t)), steps)  # long clips at small sizes start from several frames
+        base = [t >> time_steps, *base]
     strides = [((2,) if len(spatial) == 3 and i < time_steps else (1,) if len(spatial) == 3 else ()) + (2, 2)
                for i in range(steps)]
     return tuple(base), strides

@@ -3,6 +3,8 @@ against the prompts, mean pairwise distance (diversity). Plain functions over nu
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
@@ -16,10 +18,12 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
         raise ValueError(f"the Fréchet distance needs at least 2 samples on each side, got {len(real)} and {len(fake)}")
     mu_r, mu_f = real.mean(0), fake.mean(0)
     cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    root, _ = linalg.sqrtm(cov_r @ cov_f, disp=False)
-    if not np.isfinite(root).all():  # a singular product: nudge both diagonals (as the reference code does)
-        eps = np.eye(len(cov_r)) * 1e-6
-        root = linalg.sqrtm((cov_r + eps) @ (cov_f + eps))
+    with warnings.catch_warnings():  # fewer samples than dimensions make the product singular: expected
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_r @ cov_f)
+        if not np.isfinite(root).all():  # nudge both diagonals, as the reference FID code does
+            eps = np.eye(len(cov_r)) * 1e-6
+            root = linalg.sqrtm((cov_r + eps) @ (cov_f + eps))
     root = root.real  # tiny imaginary parts are numerical noise
     return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f) - 2 * np.trace(root))
 
