@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
     p.add_argument("--epochs", type=int, help="default: 40 (predictor), 30 (generator)")
     p.add_argument("--batch-size", type=int, help="default: 128 (predictor), 64 (generator)")
-    p.add_argument("--lr", type=float, help="default: 2e-3 (predictor), 2e-4 (GAN), 1e-3 (VAE)")
+    p.add_argument("--lr", type=float, help="default: 2e-3 (predictor), 1e-4 (GAN generator; 4x for its "
+                   "discriminator), 1e-3 (VAE)")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--modality-dropout", type=float, default=0.2)
     p.add_argument("--patience", type=int, default=8, help="early stopping: epochs without improvement")

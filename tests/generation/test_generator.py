@@ -88,6 +88,29 @@ def test_every_model_fits_on_images_with_minilm_prompts(tiny_shapes):
         g = tiny("text-to-image", model, text_encoder="minilm", epochs=2).fit(tiny_shapes)
         assert g.history_[0]["loss"] != g.history_[1]["loss"], model
         assert g.generate(PROMPTS, n=1).shape == (2, 3, 16, 16)
+    with pytest.raises(PolymodalError, match="longer than this model's limit of 128"):
+        g.generate(["a red circle " * 60])
+
+
+def test_reports_show_epoch_grids_and_playable_media(fitted):
+    for task, needle in (("text-to-image", "data:image/png"), ("text-to-audio", "<audio controls"),
+                         ("text-to-video", "data:image/gif")):
+        _, out = fitted[task]
+        html = (out / "report.html").read_text()
+        assert "epoch 2" in html and needle in html, task
+        assert "Generated samples" in html
+
+
+def test_generation_section_for_any_report(fitted, tmp_path):
+    from polymodal.generation.report import add_generation_section
+    from polymodal.report.html import Report
+
+    report = Report("demo")
+    for task in sorted(TASKS):
+        add_generation_section(report, fitted[task][0], PROMPTS, n=2, heading=task)
+    html = report.write(tmp_path / "r.html").read_text()
+    assert html.count("<audio controls") == 2 and html.count("data:image/gif") == 2
+    assert html.count("data:image/png") >= 2 and PROMPTS[1] in html
 
 
 def test_bad_prompts_are_clear_errors(fitted):

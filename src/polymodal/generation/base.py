@@ -9,6 +9,7 @@ players and a VAE's evidence bound train differently:
 - `train_step(batch, optimizers, step)` -> dict of float losses for the progress bar and
   the history (every model reports "loss", the number early epochs compare);
 - `sample(cond, z)` -> outputs in [-1, 1], deterministic given `z` (eval mode);
+- `end_epoch(cond)` (optional) -> after each epoch, with the training prompts' inputs;
 - `conditional`: False for a model that ignores the prompt (the baseline).
 
 `Batch` carries targets `x`, the text condition (MiniLM features `[B, 384]` or strings) and
@@ -60,6 +61,9 @@ class GenerativeModel(nn.Module):
     def options(self) -> dict:
         """The model's own constructor options (besides the shared ones), for the run directory."""
         return {}
+
+    def end_epoch(self, cond: Cond) -> None:
+        """Called after every epoch with the training prompts' inputs (e.g. to refresh statistics)."""
 
 
 def roll(cond: Cond, shift: int = 1) -> Cond:

@@ -50,7 +50,9 @@ class TextEmbedder(nn.Module):
         self.act = nn.LeakyReLU(0.2)
 
     def forward(self, cond: torch.Tensor | Sequence[str]) -> torch.Tensor:
-        x = self.encoder(list(cond)).pooled if self.encoder is not None else cond
+        # MiniLM vectors have unit length: scaled so each coordinate is of order 1, like the noise beside
+        # it in the generator's input; otherwise the prompt starts as a whisper next to z.
+        x = self.encoder(list(cond)).pooled if self.encoder is not None else cond * MINILM_DIM ** 0.5
         return self.act(self.proj(x))
 
 

@@ -5,8 +5,9 @@ Generative Models").
 The recognition network q(z | x, text) reads a sample and its prompt and gives a Gaussian over
 the latent code; the prior network p(z | text) gives another from the prompt alone (Sohn et al.'s
 conditional prior); the decoder p(x | z, text) is the same DCGAN-style network the GAN's generator
-uses. Training maximises the evidence lower bound: a Gaussian reconstruction term (squared error
-summed over the output, i.e. a likelihood of variance 1/2) minus KL(q(z | x, text) || p(z | text)).
+uses, with the prompt in every batch norm. Training maximises the evidence lower bound: a Gaussian
+reconstruction term (squared error summed over the output, i.e. a likelihood of variance 1/2) minus
+KL(q(z | x, text) || p(z | text)).
 With a fixed N(0, I) prior the code would be free to carry what the prompt already says (the colour,
 the shape), and samples drawn from N(0, I) would then get those at random; a prior that moves with
 the prompt leaves z only what the prompt does not say (here: the vertical position, the jitter).
@@ -40,7 +41,7 @@ class ConditionalVAE(GenerativeModel):
         self.posterior = nn.Linear(flat + self.cond_dim, 2 * self.z_dim)
         self.prior = nn.Sequential(nn.Linear(self.cond_dim, self.cond_dim), nn.LeakyReLU(0.2),
                                    nn.Linear(self.cond_dim, 2 * self.z_dim))
-        self.decoder = UpDecoder(self.z_dim + self.cond_dim, self.shape, self.width)
+        self.decoder = UpDecoder(self.z_dim + self.cond_dim, self.shape, self.width, cond_dim=self.cond_dim)
 
     def options(self) -> dict:
         return {"beta": self.beta, "kl_warmup": self.kl_warmup}
@@ -55,7 +56,7 @@ class ConditionalVAE(GenerativeModel):
         logvar = logvar.clamp(-10, 10)
         prior_mu, prior_logvar = self._prior(c)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # the reparameterisation trick
-        recon = (self.decoder(torch.cat([z, c], 1)) - x).square().flatten(1).sum(1).mean()
+        recon = (self.decoder(torch.cat([z, c], 1), c) - x).square().flatten(1).sum(1).mean()
         # KL between two diagonal Gaussians, q = N(mu, var) and p = N(prior_mu, prior_var)
         kl = 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).square()) / prior_logvar.exp() - 1)
         kl = kl.sum(1).mean()
@@ -76,4 +77,4 @@ class ConditionalVAE(GenerativeModel):
         self.eval()
         c = self.text(cond)
         mu, logvar = self._prior(c)
-        return self.decoder(torch.cat([mu + z * torch.exp(0.5 * logvar), c], 1))
+        return self.decoder(torch.cat([mu + z * torch.exp(0.5 * logvar), c], 1), c)

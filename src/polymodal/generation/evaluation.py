@@ -61,9 +61,12 @@ def evaluate_generator(g, data, *, attributes: list[str] | None = None, aligner=
     return metrics
 
 
-def _cache_dir(g) -> Path | None:
-    run = getattr(g, "run_dir_", None)
-    return Path(run) / "evaluators" if run is not None else None
+def _cache_dir(g) -> Path:
+    """Readers and alignments depend on the table only (their keys hash its files and values), so every
+    generator evaluated on the same table shares them."""
+    from ..paths import home
+
+    return home() / "evaluators"
 
 
 def attribute_metrics(g, table, parts, rows, paths, names, cache, notes: list[str]) -> dict:

@@ -102,8 +102,6 @@ class Generator:
         self.history_, self.train_seconds_ = result.history, result.seconds
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.metrics_ = {}
-        if out is not None:
-            self.run_dir_ = Path(out)  # evaluation caches its readers there
         if self.evaluate_after_fit and (len(parts["test"]) or len(parts["val"])):
             self.metrics_ = self.evaluate(table)
         self.fit_seconds_ = time.time() - started
@@ -112,7 +110,7 @@ class Generator:
         return self
 
     def _default_lr(self) -> float:
-        return 1e-3 if self.model == "cvae" else 2e-4
+        return 1e-3 if self.model == "cvae" else 1e-4  # GANs: the generator's; the discriminator's is 4x
 
     def _conditional(self) -> bool:
         from .base import MODELS

@@ -72,28 +72,51 @@ def _norm(c: int, dims: int) -> nn.Module:
     return nn.BatchNorm2d(c) if dims == 2 else nn.BatchNorm3d(c)
 
 
-class UpDecoder(nn.Module):
-    """Vector `[B, in_dim]` -> output `[B, *shape]` in [-1, 1]."""
+class ConditionalNorm(nn.Module):
+    """Batch norm whose scale and shift are predicted from the condition vector (conditional batch
+    norm: de Vries et al. 2017; Dumoulin et al. 2017; used with class vectors in BigGAN, Brock et al.
+    2019, and with sentence vectors in DF-GAN's deep fusion, Tao et al. 2022): the prompt reaches
+    every block of the decoder, not only its input."""
 
-    def __init__(self, in_dim: int, shape: tuple[int, ...], width: int = 32):
+    def __init__(self, channels: int, dims: int, cond_dim: int):
+        super().__init__()
+        self.norm = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d)(channels, affine=False)
+        self.affine = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)  # starts as plain batch norm with scale 1 and shift 0
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.affine(c).view(len(c), -1, *[1] * (x.dim() - 2)).chunk(2, dim=1)
+        return self.norm(x) * (1 + gamma) + beta
+
+
+class UpDecoder(nn.Module):
+    """Vector `[B, in_dim]` (and a condition `[B, cond_dim]`, when `cond_dim` > 0) -> output `[B, *shape]`
+    in [-1, 1]. With a condition every batch norm is a `ConditionalNorm`."""
+
+    def __init__(self, in_dim: int, shape: tuple[int, ...], width: int = 32, cond_dim: int = 0):
         super().__init__()
         self.shape = tuple(shape)
         self.base, strides = plan(self.shape)
         chans = channels(width, len(strides))
         dims = len(self.base)
         self.project = nn.Linear(in_dim, chans[0] * math.prod(self.base), bias=False)
-        self.start = nn.Sequential(_norm(chans[0], dims), nn.ReLU(inplace=True))
-        blocks = []
-        for c_in, c_out, stride in zip(chans[:-1], chans[1:], strides, strict=True):
-            blocks += [_up(c_in, c_out, stride), _norm(c_out, dims), nn.ReLU(inplace=True)]
+        self.norms = nn.ModuleList([ConditionalNorm(c, dims, cond_dim) if cond_dim else _norm(c, dims)
+                                    for c in chans])
+        self.ups = nn.ModuleList([_up(a, b, s) for a, b, s in zip(chans[:-1], chans[1:], strides, strict=True)])
         conv = nn.Conv2d if dims == 2 else nn.Conv3d
-        blocks += [conv(chans[-1], self.shape[0], 3, padding=1), nn.Tanh()]
-        self.blocks = nn.Sequential(*blocks)
+        self.out = conv(chans[-1], self.shape[0], 3, padding=1)
         self.chans = chans
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        x = self.project(h).view(len(h), self.chans[0], *self.base)
-        return self.blocks(self.start(x))
+    def _norm(self, i: int, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        x = self.norms[i](x, c) if isinstance(self.norms[i], ConditionalNorm) else self.norms[i](x)
+        return torch.relu(x)
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._norm(0, self.project(h).view(len(h), self.chans[0], *self.base), c)
+        for i, up in enumerate(self.ups, start=1):
+            x = self._norm(i, up(x), c)
+        return torch.tanh(self.out(x))
 
 
 class DownEncoder(nn.Module):

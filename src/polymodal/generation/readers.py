@@ -10,7 +10,7 @@ from the files they are written to (PNG, WAV through Griffin-Lim, GIF): the same
 user's files.
 
 Readers are cached by the table's content (paths, sizes and modification times of the media,
-and the attribute values) under the generator's run directory, so `evaluate` trains each once.
+and the attribute values) under `$POLYMODAL_HOME/evaluators`, so each is trained once per table.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from . import files
 TRUST = 0.9
 MAX_CLASSES = 20
 STATED = 0.9
+READER_VERSION = 2  # part of the cache key: bump when training changes
 
 
 def reader_encoder(g) -> str:
@@ -65,7 +66,7 @@ def default_attributes(table: Table, prompt: str, exclude: list[str]) -> list[st
 
 
 def _key(table: Table, column: str, rows: np.ndarray, attributes: list[str], encoder: str, role: str) -> str:
-    h = hashlib.sha1(json.dumps([column, attributes, encoder]).encode())
+    h = hashlib.sha1(json.dumps([READER_VERSION, column, attributes, encoder]).encode())
     for path in cell_values(table, column, role):
         st = Path(path).stat()
         h.update(f"{path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
@@ -80,13 +81,15 @@ class AttributeReader:
 
     @classmethod
     def train(cls, g, table: Table, parts: dict[str, np.ndarray], attributes: list[str], *,
-              cache: Path | None = None, epochs: int = 30) -> AttributeReader:
-        """Train on the real train rows (early stopping on val), or reuse the cached reader."""
+              cache: Path | None = None, steps: int = 1000) -> AttributeReader:
+        """Train on the real train rows for about `steps` batches at most (early stopping on val), or
+        reuse the cached reader."""
         from ..api import load
         from ..predictor import Predictor
 
         role, column, encoder = g.output_role, g.target, reader_encoder(g)
-        key = _key(table, column, np.concatenate([parts["train"], parts["val"]]), attributes, encoder, role)
+        key = _key(table, column, np.concatenate([parts["train"], parts["val"]]), attributes,
+                   f"{encoder}|steps={steps}", role)
         folder = cache / f"reader-{key}" if cache is not None else None
         if folder is not None and (folder / "polymodal.json").exists():
             return cls(load(folder), attributes, column, role)
@@ -96,7 +99,8 @@ class AttributeReader:
         df.loc[parts["val"] if len(parts["val"]) else parts["train"], "split"] = "val"
         df = df[df["split"] != "ignore"].reset_index(drop=True)
         torch.manual_seed(0)
-        p = Predictor(attributes, encoders={column: encoder}, baselines=False, epochs=epochs, patience=6,
+        epochs = int(np.clip(steps / np.ceil(len(parts["train"]) / 64), 30, 300))  # small tables: more epochs
+        p = Predictor(attributes, encoders={column: encoder}, baselines=False, epochs=epochs, patience=15,
                       batch_size=64, lr=2e-3, overrides={column: role}, progress=False, seed=0)
         p.fit(df, out=folder)
         return cls(p, attributes, column, role)

@@ -82,6 +82,7 @@ def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20,
                 sums[k] = sums.get(k, 0.0) + v
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in ("loss", "d_loss", "g_loss", "kl")})
+        model.end_epoch(data.cond)
         result.seconds = time.time() - began
         result.history.append({"epoch": epoch, **{k: v / max(1, per_epoch) for k, v in sums.items()},
                                "seconds": round(result.seconds, 2)})
