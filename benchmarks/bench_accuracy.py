@@ -5,6 +5,10 @@ SNR, a held-out accent in test); `openmoji` predicts the Unicode group from the 
 and the spoken name. Encoders are the frozen pretrained defaults (features cached once).
 
     python benchmarks/bench_accuracy.py [--seeds 0 1 2] [--data digits openmoji] [--epochs 40]
+
+Resumable: each finished (data set, seed) is saved atomically to `--state` (default
+`$POLYMODAL_HOME/benchmarks/accuracy`) and skipped by a later run with the same epochs; the section
+in BENCHMARKS.md is rewritten after every finished pair, so it always says which seeds it covers.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +25,7 @@ import pandas as pd
 from common import load_average, machine, write_section
 from polymodal import Predictor
 from polymodal.data.recipes import build
-from polymodal.paths import data_home
+from polymodal.paths import data_home, home
 
 SETUPS = {
     "digits": {"label": "label", "encoders": {"image": "efficientnet-lite0", "audio": "mfcc"}},
@@ -37,6 +42,27 @@ def run(name: str, seed: int, epochs: int) -> pd.DataFrame:
     p.fit(table)
     df = p.comparison_[["name", "kind", "test_accuracy", "test_f1_macro", "seconds"]].copy()
     df["seed"] = seed
+    return df
+
+
+def result_path(state: Path, name: str, seed: int, epochs: int) -> Path:
+    return state / f"{name}-seed{seed}-epochs{epochs}.csv"
+
+
+def run_or_load(state: Path, name: str, seed: int, epochs: int) -> pd.DataFrame:
+    """One (data set, seed) pair: read back when an earlier run finished it, else train and save atomically."""
+    path = result_path(state, name, seed, epochs)
+    if path.exists():
+        print(f"{name} seed {seed}: finished earlier, read from {path}", flush=True)
+        return pd.read_csv(path)
+    started = time.time()
+    df = run(name, seed, epochs)
+    df["pair_seconds"] = round(time.time() - started, 1)
+    state.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+    print(f"{name} seed {seed}: done in {time.time() - started:.0f} s, saved to {path}", flush=True)
     return df
 
 
@@ -63,20 +89,47 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--data", nargs="+", default=list(SETUPS), choices=list(SETUPS))
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "accuracy",
+                        help="folder of finished (data set, seed) results; a rerun skips them")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's own); 1 keeps a shared, busy machine from "
+                             "stalling every parallel region on a descheduled thread")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    started = time.time()
-    lines = ["## Accuracy of every fusion against each modality alone", "",
-             f"Command: `python benchmarks/bench_accuracy.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
-             "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()}.", ""]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    head = ["## Accuracy of every fusion against each modality alone", "",
+            f"Command: `python benchmarks/bench_accuracy.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
+            "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
+            "", "Each (data set, seed) pair is saved when it finishes, and a rerun resumes from there; the time "
+            "of a pair is its whole `Predictor.fit` (every fusion, the baselines, evaluation).", ""]
+    done: dict[str, list[pd.DataFrame]] = {name: [] for name in args.data}
     for name in args.data:
-        rows = pd.concat([run(name, seed, args.epochs) for seed in args.seeds])
-        table = summarise(rows)
-        print(table.to_string(index=False), flush=True)
-        lines += markdown(name, table, args.seeds)
-    lines.append(f"Whole benchmark: {time.time() - started:.0f} s.")
-    if not args.no_write:
-        print("written to", write_section("accuracy", "\n".join(lines)))
+        for seed in args.seeds:
+            done[name].append(run_or_load(args.state, name, seed, args.epochs))
+            lines = list(head)
+            for n, frames in done.items():
+                if frames:
+                    lines += section(n, pd.concat(frames), args.seeds)
+            lines.append(f"Load average at the last update: {load_average().removeprefix('load average ')}.")
+            if not args.no_write:
+                print("written to", write_section("accuracy", "\n".join(lines)), flush=True)
+
+
+def section(name: str, rows: pd.DataFrame, planned: list[int]) -> list[str]:
+    table = summarise(rows)
+    print(table.to_string(index=False), flush=True)
+    seeds = sorted(rows["seed"].unique().tolist())
+    lines = markdown(name, table, seeds)
+    if len(seeds) < len(planned):
+        lines.insert(2, f"**Partial: {len(seeds)} of {len(planned)} planned seeds finished.** ")
+    if "pair_seconds" in rows:
+        per = rows.groupby("seed")["pair_seconds"].first()
+        lines[-1:-1] = ["", "Wall time per seed (whole fit): "
+                        + ", ".join(f"{int(k)}: {v:.0f} s" for k, v in per.items()) + "."]
+    return lines
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from PIL import Image
 # session (subprocesses inherit it), never to the user's ~/.cache/polymodal.
 os.environ["POLYMODAL_HOME"] = tempfile.mkdtemp(prefix="polymodal-test-")
 
+pytest_plugins = ["tests.serving_fixtures"]  # runs shared by tests/serve and tests/export, fitted once
+
 
 def write_image(path: Path, color=(255, 0, 0), size=(24, 20), mode="RGB") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ _EXPORTS = {
     "Table": "data.table",
     "validate": "data.validate",
     "Aligner": "alignment.aligner",
+    "Captioner": "captioning.captioner",
     "Ensemble": "ensemble",
     "Generator": "generation.generator",
     "PolymodalError": "errors",

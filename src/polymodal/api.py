@@ -26,6 +26,10 @@ def load(path: str | Path):
         from .generation.run_io import load_generator
 
         return load_generator(run)
+    if kind == "captioner":
+        from .captioning.run_io import load_captioner
+
+        return load_captioner(run)
     raise PolymodalError(f"{run}: unknown run kind {kind!r}")
 
 

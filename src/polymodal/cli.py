@@ -105,10 +105,12 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from .predictor import Predictor
-
+    if args.task == "caption":
+        return _fit_captioner(args)
     if args.task in GENERATION_TASKS:
         return _fit_generator(args)
+    from .predictor import Predictor
+
     predictor = Predictor(
         args.label, fusion=args.fusion, encoders=args.encoders, task=args.task, imbalance=args.imbalance,
         epochs=args.epochs or 40, batch_size=args.batch_size or 128, lr=args.lr or 2e-3, hidden=args.hidden,
@@ -128,8 +130,7 @@ GENERATION_TASKS = ("text-to-image", "text-to-audio", "text-to-video")
 def _fit_generator(args: argparse.Namespace) -> int:
     from .generation import Generator
 
-    options = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
-               if v is not None}  # unset: the generator's own defaults, not the classifier's
+    options = _training_options(args)
     g = Generator(args.task, model=args.model or "cgan", prompt=args.prompt, target=args.target,
                   text_encoder=args.text_encoder, image_size=args.image_size, seed=args.seed,
                   evaluate=not args.no_evaluate, on_error=args.on_error, **options)
@@ -139,6 +140,12 @@ def _fit_generator(args: argparse.Namespace) -> int:
         _print_metrics(shown, f"{g.model} {g.task} on held-out prompts")
     console.print(f"generator written to {args.out} (report: {args.out}/report.html)")
     return 0
+
+
+def _training_options(args: argparse.Namespace) -> dict:
+    """--epochs, --batch-size and --lr when given: unset, each job keeps its own defaults."""
+    return {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+            if v is not None}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -157,6 +164,36 @@ def _print_metrics(metrics: dict, title: str) -> None:
         t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     console.print(t)
 # ---- end of generation
+
+
+# ---- captioning (fit --task caption, caption) ----
+def _fit_captioner(args: argparse.Namespace) -> int:
+    from .captioning.captioner import Captioner
+    from .captioning.evaluation import comparison_rows
+    from .features import parse_encoder_spec
+
+    encoders = list(parse_encoder_spec(args.encoders).values())
+    if len(encoders) > 1:
+        raise PolymodalError("a captioner has one input: give --encoders one ROLE=NAME")
+    captioner = Captioner(args.input or "image", args.target or "caption", args.model or "gru",
+                          encoder=encoders[0] if encoders else None, hidden=args.hidden, patience=args.patience,
+                          seed=args.seed, overrides=_overrides(args), on_error=args.on_error, **_training_options(args))
+    captioner.fit(args.table, out=args.out, resume=args.resume)
+    import pandas as pd
+
+    rows = comparison_rows(captioner.metrics_, f"{captioner.decoder} (beam {captioner.metrics_['beam_size']})")
+    _print_comparison(pd.DataFrame(rows), "", title=f"Captions on the {captioner.eval_split_} split")
+    console.print(f"run written to {args.out} (report: {args.out}/report.html)")
+    return 0
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from .captioning.run_io import load_captioner
+
+    captioner = load_captioner(args.run)
+    for path, text in zip(args.files, captioner.caption(args.files, beam_size=args.beam), strict=True):
+        print(f"{path}\t{text}")
+    return 0
 
 
 def _print_comparison(df, monitor: str, title: str = "Candidates") -> None:
@@ -186,7 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .api import load
 
-    out = load(args.run).predict_proba(args.table)
+    out = load(args.run).predict_proba(args.table, runtime=args.runtime)
     if args.output:
         out.to_csv(args.output, index=False)
         console.print(f"{len(out)} predictions written to {args.output}")
@@ -282,6 +319,48 @@ def cmd_zero_shot(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- serving and export
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.targets, host=args.host, port=args.port, runtime=args.runtime, max_upload_mb=args.max_upload_mb,
+          timeout_s=args.timeout, batching=args.batching)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.run_export import export_run
+
+    parity = export_run(args.run, args.out, samples=args.samples, rows=args.rows, fmt=args.format)
+    console.print(f"exported {args.run} to {args.out}: head max abs diff {parity['head_max_abs_diff']:.2e} "
+                  f"on {parity['rows']} {parity['samples']}" + (
+                      f", end to end {parity['end_to_end_max_abs_diff']:.2e}" if "end_to_end_max_abs_diff" in parity
+                      else "") + f" (written to {args.out}/parity.json)")
+    return 0
+
+
+def _add_serve_parsers(sub) -> None:
+    p = sub.add_parser("serve", help="serve runs and indexes over HTTP, with a web page (FastAPI + uvicorn)")
+    p.add_argument("targets", nargs="+", metavar="RUN_OR_INDEX", help="run directories and index folders")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch", help="fusion + head on PyTorch or ONNX "
+                   "Runtime (frozen encoders use ONNX Runtime either way where they export)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest file a request may upload")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (then 504)")
+    p.add_argument("--batching", action="store_true", help="batch concurrent /predict requests (off by default: "
+                   "it did not pay with ONNX Runtime encoders on a small CPU, see BENCHMARKS.md)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="export a predictor run to ONNX, checked against PyTorch")
+    p.add_argument("run")
+    p.add_argument("--format", default="onnx", choices=("onnx",))
+    p.add_argument("--out", required=True, help="folder for model.onnx, encoders/, export.json, parity.json")
+    p.add_argument("--samples", metavar="TABLE", help="real rows to check parity on (default: random features)")
+    p.add_argument("--rows", type=int, default=32, help="rows of --samples to use")
+    p.set_defaults(func=cmd_export)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -322,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
     p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
     p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression",
-                                                      *GENERATION_TASKS))
+                                                      "caption", *GENERATION_TASKS))
     p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
     p.add_argument("--epochs", type=int, help="default: 40 (predictor), 30 (generator)")
     p.add_argument("--batch-size", type=int, help="default: 128 (predictor), 64 (generator)")
@@ -336,10 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-all", action="store_true", help="treat an empty cell as an error")
     p.add_argument("--out", default="runs/latest", help="run directory (default: runs/latest)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit in --out")
+    # generative tasks (--task caption, ...); "resolve": another task's block may declare the same flags
+    p.conflict_handler = "resolve"
+    p.add_argument("--input", metavar="COL", help="caption: the image or audio column (default: image)")
+    p.add_argument("--target", metavar="COL", help="the column to generate (caption: default caption; "
+                   "text-to-X: default image, audio or video)")
+    p.add_argument("--model", metavar="NAME", help="generative model (caption: gru or transformer; text-to-X: "
+                   "cgan (default), cvae or unconditional)")
     gen = p.add_argument_group("generation (--task text-to-image|text-to-audio|text-to-video)")
-    gen.add_argument("--model", help="generative model: cgan (default), cvae or unconditional")
     gen.add_argument("--prompt", default="caption", help="the text column to generate from (default: caption)")
-    gen.add_argument("--target", help="the column of files to generate (default: image, audio or video)")
     gen.add_argument("--text-encoder", default="minilm", choices=("minilm", "gru"),
                      help="prompt embedding: frozen MiniLM (default) or a GRU trained with the model")
     gen.add_argument("--image-size", type=int, default=32, help="side of generated images and clip frames")
@@ -403,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="CSV", help="write the predictions here")
     p.set_defaults(func=cmd_zero_shot)
 
+    p = sub.add_parser("caption", help="captions of image or audio files by a captioning run")
+    p.add_argument("run", help="a run of polymodal fit --task caption")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--beam", type=int, default=None, help="beam size (1: greedy; default: the run's, 3)")
+    p.set_defaults(func=cmd_caption)
+
     p = sub.add_parser("evaluate", help="metrics of a run on a labelled table")
     p.add_argument("run")
     p.add_argument("table")
@@ -414,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("table")
     p.add_argument("-o", "--output", metavar="CSV", help="write here instead of standard output")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch", help="fusion + head on PyTorch or ONNX "
+                   "Runtime")
     p.set_defaults(func=cmd_predict)
 
     runs = sub.add_parser("runs", help="work with run directories").add_subparsers(
@@ -429,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = cache.add_parser("clear", help="delete cached features")
     p.add_argument("--encoder", help="only this encoder id")
     p.set_defaults(func=cmd_cache)
+
+    _add_serve_parsers(sub)
 
     p = sub.add_parser("demo", help="the main job on the built-in data: build it, inspect it, report")
     p.add_argument("--out", default="polymodal-demo", help="output folder (default: ./polymodal-demo)")

@@ -3,8 +3,8 @@
 Builds the `digits` data set (real MNIST digits paired with spoken digits, AV-MNIST style, so
 neither modality alone is enough), fits every fusion in the zoo against the unimodal
 baselines on frozen pretrained features, evaluates each with one modality missing, aligns
-audio with images for search by voice, and writes one `report.html` (plus the two run
-directories it summarises).
+audio with images for search by voice, then captions `shapes` scenes (demo_shapes.py), and
+writes one `report.html` (plus the run directories it summarises).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ DEMO_IGNORE = ("word", "voice", "speed", "pitch")
 
 
 def run_demo(out: Path, console: Console | None = None, *, size: int | None = None, epochs: int = 40,
-             fusion: str = "all") -> dict:
-    """Build the data (cached), fit and compare every fusion, write `out/run/report.html`."""
+             fusion: str = "all", shapes_size: int | None = None) -> dict:
+    """Build the data (cached), fit and compare every fusion, align, caption; write `out/report.html`."""
     from .predictor import Predictor
 
     console = console or Console()
@@ -48,11 +48,14 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     _print_comparison(predictor.comparison_, predictor.task_.monitor)
     aligner = _align(table_path, out, epochs)
     from .demo_report import write_demo_report
+    from .demo_shapes import run_shapes
 
-    report_path = write_demo_report(out, predictor, run_dir, aligner, Path(table_path))
+    shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12))
+    report_path = write_demo_report(out, predictor, run_dir, aligner, Path(table_path), shapes)
     result = {"data": str(table_path), "run": str(run_dir), "best": predictor.fusion_,
               "test": {k: v for k, v in predictor.best_.test.items() if isinstance(v, float)},
               "alignment_mean_recall@1": aligner.metrics_["mean_recall@1"],
+              "caption_bleu_4": shapes.captioner.metrics_["bleu_4"],
               "seconds": round(time.time() - started, 1)}
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     console.print(f"best fusion: [bold]{predictor.fusion_}[/]  test accuracy "

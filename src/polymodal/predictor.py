@@ -178,13 +178,18 @@ class Predictor:
             arrays = arrays.drop(column)
         return table, arrays
 
-    def predict_proba(self, data) -> pd.DataFrame:
-        """Predictions with their probabilities (one column per class) for every row."""
+    def predict_proba(self, data, *, runtime: str = "torch") -> pd.DataFrame:
+        """Predictions with their probabilities (one column per class) for every row. `runtime="onnx"`
+        runs fusion and head through ONNX Runtime (exported once, checked against PyTorch)."""
         _, arrays = self._inputs(data)
-        return self.task_.predict(predict_logits(self.model_, arrays))
+        if runtime == "torch":
+            return self.task_.predict(predict_logits(self.model_, arrays))
+        from .export.runtime import head_runner, logits
 
-    def predict(self, data) -> pd.Series | pd.DataFrame:
-        out = self.predict_proba(data)
+        return self.task_.predict(logits(head_runner(self.model_, runtime), arrays))
+
+    def predict(self, data, *, runtime: str = "torch") -> pd.Series | pd.DataFrame:
+        out = self.predict_proba(data, runtime=runtime)
         labels = [c for c in out.columns if not c.startswith("proba_")]
         return out[labels[0]] if len(labels) == 1 else out[labels]
 

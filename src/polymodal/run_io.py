@@ -22,6 +22,7 @@ def save_predictor(p, run: Path) -> Path:
     from .predictor import encoders_state
 
     run.mkdir(parents=True, exist_ok=True)
+    p.run_dir_ = run  # an index built from this object names the run, so it can be searched alone
     write_json(run / "schema.json", p.schema_.to_dict())
     write_json(run / "task.json", p.task_.state())
     write_json(run / "encoders.json", encoders_state({c: p.encoders_[c] for c in p.model_.modalities}))

@@ -79,3 +79,15 @@ def test_zero_shot_command(aligned, shapes, tmp_path, capsys):
     assert len(pd.read_csv(out)) == len(pd.read_parquet(shapes))
     assert main(["zero-shot", str(run), str(shapes), "--label", "shape", "--column", "caption"]) == 2
     assert "needs a text column in the alignment besides 'caption'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_index_from_a_freshly_fitted_aligner_is_searchable_on_its_own(shapes, tmp_path):
+    """The README's Python example: fit(out=RUN), build_index(a, ...), then search the index alone."""
+    a = pm.Aligner(["audio", "caption"], encoders={"audio": "mfcc", "text": "gru"}, epochs=2,
+                   batch_size=64, progress=False)
+    a.fit(shapes, out=tmp_path / "run")
+    build_index(a, shapes, "audio", tmp_path / "idx")
+    assert VectorIndex.load(tmp_path / "idx").meta["run"] == str((tmp_path / "run").resolve())
+    hits = search(tmp_path / "idx", text="a small red circle on the left", k=3)
+    assert len(hits) == 3

@@ -24,6 +24,22 @@ def test_normalisation_values():
     assert torch.allclose(x[0], torch.ones(4, 4)) and torch.allclose(x[1], -torch.ones(4, 4))
 
 
+def test_pixels_then_batch_normalisation_equals_the_loader(tmp_path):
+    """The uint8 pixels plus the torch normalisation (what exported image graphs start from) give the
+    loader's own tensor, to float32 rounding, for every value 0..255 and non-trivial statistics."""
+    loader = ImageLoader(size=16, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    rng = np.random.default_rng(0)
+    path = tmp_path / "noise.png"
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
+    pixels = loader.pixels(path)
+    assert pixels.dtype == np.uint8 and pixels.shape == (16, 16, 3)
+    torch.testing.assert_close(loader.normalise_batch(torch.from_numpy(pixels.copy())[None])[0], loader(path),
+                               rtol=0, atol=1e-6)
+    every = torch.arange(256, dtype=torch.uint8).view(1, 16, 16, 1).expand(1, 16, 16, 3)
+    torch.testing.assert_close(loader.normalise_batch(every)[0], loader.normalise(every[0].numpy()),
+                               rtol=0, atol=1e-6)
+
+
 def test_transparent_pixels_go_on_white():
     im = Image.new("RGBA", (2, 2), (0, 0, 0, 0))
     assert to_rgb(im).getpixel((0, 0)) == (255, 255, 255)

@@ -49,10 +49,10 @@ class ImageProbe(Encoder):
         probe = self
 
         class Loader(ImageLoader):  # records which thread decodes, and its torch threads
-            def __call__(self, path):
+            def pixels(self, path):  # what the cache decodes with (and what __call__ goes through too)
                 probe.decode_threads.add(threading.current_thread().name)
                 probe.decode_torch_threads.add(torch.get_num_threads())
-                return super().__call__(path)
+                return super().pixels(path)
 
         return Loader(size=8)
 
@@ -391,6 +391,23 @@ def test_cache_through_onnx_runtime(fc, images, tmp_path, monkeypatch):
     np.testing.assert_allclose(feats, expected(ImageProbe(), images), atol=1e-5)
     assert len(list((tmp_path / "home" / "onnx").glob("*.onnx"))) == 1
     assert not tmp_files(tmp_path / "home")
+
+
+def test_image_encoder_runs_from_pixels(images, tmp_path, monkeypatch):
+    """uint8 pixels in, normalisation inside the exported graph: the same features as the float path."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("POLYMODAL_HOME", str(tmp_path / "home"))
+    enc = ImageProbe(seed=5)
+    pixels = torch.from_numpy(np.stack([enc.loader().pixels(p) for p in images[:4]]))
+    assert pixels.dtype == torch.uint8 and pixels.shape == (4, 8, 8, 3)
+    for backend in ("onnx", "torch"):
+        fast = onnx_runtime.fast_forward(enc, backend=backend, pixels=True)
+        np.testing.assert_allclose(fast(pixels), expected(enc, images[:4]), atol=1e-5)
+    assert fast.backend == "torch"
+    float_graph = onnx_runtime.onnx_file(enc, onnx_runtime.weights_digest(enc))
+    assert onnx_runtime.onnx_file(enc, onnx_runtime.weights_digest(enc), pixels=True) != float_graph
+    with pytest.raises(PolymodalError, match="cannot run from pixels"):
+        onnx_runtime.fast_forward(TextProbe(), pixels=True)
 
 
 def test_parity_failure_falls_back_to_torch(images, tmp_path, monkeypatch):

@@ -38,6 +38,8 @@ def test_fit_generate_evaluate_clips_from_the_command_line(tiny_shapes, tmp_path
     assert metrics["eval_split"] == "test" and metrics["eval_rows"] == fitted["eval_rows"]
     # the readers were trained during the fit and are reused: same table, same reader, same verdict
     assert metrics["reader_real_accuracy_color"] == fitted["reader_real_accuracy_color"]
+    assert main(["evaluate", str(run), str(tiny_shapes), "--drop", "image"]) == 2
+    assert "a generator has a single input" in capsys.readouterr().err
 
 
 def test_generate_refuses_other_runs_and_bad_prompts(tmp_path, capsys):

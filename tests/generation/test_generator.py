@@ -144,3 +144,29 @@ def test_bad_requests_and_tables_are_clear_errors(tiny_shapes, tmp_path):
         tiny("text-to-image", "cvae").fit(df)
     with pytest.raises(PolymodalError, match="not fitted"):
         pm.Generator().generate(PROMPTS)
+
+
+def test_served_generate_endpoint_returns_the_runs_own_media(fitted):
+    """/generate over real generator runs (the serve tests use stand-ins for the contract): the same bytes as
+    the Python API for the same prompt, n and seed; a valid PNG, WAV and GIF; the model's limits as 422."""
+    from fastapi.testclient import TestClient
+
+    from polymodal.serve.app import create_app
+
+    runs = {task: out for task, (_, out) in fitted.items()}
+    body = {"prompt": PROMPTS[0], "n": 3, "seed": 4}
+    with TestClient(create_app(list(runs.values()), warm_up=False)) as client:
+        got = {task: client.post(f"/generate?run={out.name}", json=body) for task, out in runs.items()}
+        too_long = client.post(f"/generate?run={runs['text-to-image'].name}", json={"prompt": "red " * 100})
+    for task, r in got.items():
+        assert r.status_code == 200, (task, r.text)
+        g = fitted[task][0]
+        data, media_type = g.to_bytes(g.generate([PROMPTS[0]], n=3, seed=4))
+        assert r.headers["content-type"] == media_type and r.content == data, task
+    png = Image.open(io.BytesIO(got["text-to-image"].content))
+    assert png.format == "PNG" and png.size == (2 * 16 + 2, 2 * 16 + 2)  # 3 samples on a 2x2 grid
+    samples, rate = sf.read(io.BytesIO(got["text-to-audio"].content))
+    assert rate == 16000 and len(samples) == 3 * fitted["text-to-audio"][0].medium_.samples + 2 * int(0.25 * rate)
+    assert np.abs(samples).max() > 0
+    assert Image.open(io.BytesIO(got["text-to-video"].content)).format == "GIF"
+    assert too_long.status_code == 422 and "longer than this model's limit of 64" in too_long.json()["detail"]

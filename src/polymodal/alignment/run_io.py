@@ -22,6 +22,7 @@ def save_aligner(a, run: Path) -> Path:
     from ..predictor import encoders_state
 
     run.mkdir(parents=True, exist_ok=True)
+    a.run_dir_ = run  # an index built from this object names the run, so it can be searched alone
     write_json(run / "schema.json", a.schema_.to_dict())
     write_json(run / "encoders.json", encoders_state(a.encoders_))
     write_json(run / "aligner.json", {"columns": a.columns_, "dim": a.model_.dim, "loss": a.loss,

@@ -75,18 +75,31 @@ class ImageLoader:
         return f"image:{self.size}:{self.fit}:{self.mean}:{self.std}"
 
     def __call__(self, path: str | Path) -> torch.Tensor:
-        im = fit_image(read_image(path, self.size), self.size, self.fit)
-        return self.to_tensor(im)
+        return self.normalise(self.pixels(path))
+
+    def pixels(self, path: str | Path) -> np.ndarray:
+        """The decoded, fitted image as uint8 `[size, size, 3]`: everything but the normalisation."""
+        return np.asarray(fit_image(read_image(path, self.size), self.size, self.fit), dtype=np.uint8)
 
     def to_tensor(self, im: Image.Image) -> torch.Tensor:
+        return self.normalise(np.asarray(im, dtype=np.uint8))
+
+    def normalise(self, pixels: np.ndarray) -> torch.Tensor:
+        """uint8 `[H, W, 3]` -> normalised float `[3, H, W]`."""
         # A lookup table per channel, in numpy: one pass, no float temporaries, and no torch
         # intra-op threads, which on a small busy machine wait on each other for tiny tensors.
-        pixels = np.asarray(im, dtype=np.uint8)
         table = _normalise_table(tuple(self.mean), tuple(self.std))
         out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
         for c in range(3):
             np.take(table[c], pixels[..., c], out=out[c])
         return torch.from_numpy(out)
+
+    def normalise_batch(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 `[B, H, W, 3]` -> normalised float `[B, 3, H, W]` in torch operations, so that an
+        exported graph can start from pixels; equal to `normalise` to float32 rounding."""
+        mean, std = torch.tensor(self.mean, dtype=torch.float64), torch.tensor(self.std, dtype=torch.float64)
+        scale, shift = (1 / (255 * std)).float().view(1, 3, 1, 1), (-mean / std).float().view(1, 3, 1, 1)
+        return pixels.permute(0, 3, 1, 2).float() * scale + shift
 
     def empty(self) -> torch.Tensor:
         return torch.zeros(3, self.size, self.size)

@@ -110,7 +110,8 @@ class EncoderSpec:
 
 
 ENCODERS: dict[str, EncoderSpec] = {}
-_MODULES = ("scratch_image", "scratch_text", "scratch_audio", "tabular", "mfcc", "efficientnet", "minilm", "hf")
+_MODULES = ("scratch_image", "scratch_text", "scratch_audio", "tabular", "mfcc", "efficientnet", "minilm", "hf",
+            "efficientnet_grid", "mel_frames")
 
 
 def register_encoder(name: str, roles: Sequence[str], *, pretrained: bool = False, summary: str = ""):

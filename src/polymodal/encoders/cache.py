@@ -4,7 +4,10 @@ Layout under `$POLYMODAL_HOME/features/` (one folder per encoder and weights):
 
     <name>-<hash of encoder id + weights>/
         encoder.json                      the encoder id, its weights hash, the feature size
-        shard-<time>-<random>.safetensors  "features" float32 [n, D]; metadata "keys": the n input hashes
+        shard-<time>-<random>.safetensors  "features" [n, D]; metadata "keys": the n input hashes
+
+Features are stored as float32, or in the encoder's `cache_dtype` where it declares one (token
+grids are big: float16 halves them); `extract` always returns float32.
 
 An entry's key is the sha1 of the input's content: the file's bytes for media, the
 normalised string for text; so renaming or copying a file costs nothing, and identical
@@ -45,7 +48,7 @@ from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..paths import home
 from .base import Encoder
-from .onnx_runtime import FastForward, cores, fast_forward, weights_digest
+from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weights_digest
 
 SHARD_ROWS = 1024  # rows per shard: few files for big tables, little lost when killed
 FLUSH_SECONDS = 30.0  # ... or write what is done at least this often (slow encoders)
@@ -120,13 +123,13 @@ class ShardStore:
                 found.setdefault(key, (shard, row))
         return found
 
-    def write(self, keys: Sequence[str], features: np.ndarray) -> Path:
+    def write(self, keys: Sequence[str], features: np.ndarray, dtype: str = "float32") -> Path:
         """One new shard, atomically: readers see all of it or none of it."""
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.safetensors"
         tmp = self.folder / f".tmp-{final.name}"
         try:
-            save_file({"features": np.ascontiguousarray(features, dtype=np.float32)}, str(tmp),
+            save_file({"features": np.ascontiguousarray(features, dtype=dtype)}, str(tmp),
                       metadata={"keys": json.dumps(list(keys))})
             os.replace(tmp, final)
         finally:
@@ -174,7 +177,8 @@ class ShardStore:
             if group and (shard is None or rows + len(self.keys(shard)) > shard_rows):
                 if len(group) > 1:
                     keys = [k for s in group for k in self.keys(s)]
-                    self.write(keys, np.concatenate([self.load(s) for s in group]))
+                    data = [self.load(s) for s in group]
+                    self.write(keys, np.concatenate(data), dtype=str(data[0].dtype))
                     for s in group:
                         s.unlink(missing_ok=True)
                 group = []
@@ -309,7 +313,9 @@ class FeatureCache:
         todo = {k: x for k, x in zip(keys, inputs, strict=True) if k not in known}  # dict: duplicates once
         self.last = ExtractStats(rows=len(values), absent=int((~present).sum()), computed=len(todo),
                                  cached=len(set(keys)) - len(todo))
-        fast = fast_forward(encoder, backend=backend, digest=digest) if todo else None
+        # Image encoders get uint8 pixels and normalise inside their graph (onnx_runtime.py says why).
+        pixels = not isinstance(loader.empty(), str) and pixel_loader(encoder) is not None
+        fast = fast_forward(encoder, backend=backend, digest=digest, pixels=pixels) if todo else None
         fresh = self._compute(encoder, fast, store, todo, loader, batch_size, workers, progress)
         dim = next(iter(fresh.values())).shape[0] if fresh else encoder.out_dim
         features = np.zeros((len(values), dim), np.float32)
@@ -347,7 +353,8 @@ class FeatureCache:
         keys, items = list(todo), list(todo.values())
         chunks = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
         text = isinstance(loader.empty(), str)
-        decode = (lambda c: [items[i] for i in c]) if text else (lambda c: _decode(loader, [items[i] for i in c]))
+        dtype = getattr(encoder, "cache_dtype", "float32")
+        decode = _batch_decoder(items, None if text else fast.pixels or loader, pixels=fast.pixels is not None)
         pending: list[str] = []
         last_flush = time.monotonic()
         bar = tqdm(total=len(items), desc=f"{encoder.name} features", unit="text" if text else "file",
@@ -359,18 +366,20 @@ class FeatureCache:
                 if out.shape[0] != len(chunk) or out.ndim != 2:
                     raise PolymodalError(f"{encoder.name}: returned features of shape {out.shape} "
                                          f"for a batch of {len(chunk)}")
+                if dtype != "float32":  # fresh rows read exactly as they will from the shards later
+                    out = out.astype(dtype).astype(np.float32)
                 for j, i in enumerate(chunk):
                     fresh[keys[i]] = out[j]
                     pending.append(keys[i])
                 if len(pending) >= self.shard_rows or time.monotonic() - last_flush >= self.flush_seconds:
-                    store.write(pending, np.stack([fresh[k] for k in pending]))
+                    store.write(pending, np.stack([fresh[k] for k in pending]), dtype)
                     pending, last_flush = [], time.monotonic()
                 bar.update(len(chunk))
         finally:
             bar.close()
             self.last.backend = fast.backend
             if pending:  # interrupted or not, finished batches are kept
-                store.write(pending, np.stack([fresh[k] for k in pending]))
+                store.write(pending, np.stack([fresh[k] for k in pending]), dtype)
         return fresh
 
     def info(self) -> dict[str, dict[str, int]]:
@@ -411,6 +420,18 @@ class FeatureCache:
                 yield folder, meta
 
 
+def _batch_decoder(items: list[Any], loader: Any, pixels: bool) -> Callable[[Sequence[int]], Any]:
+    """Chunk of item positions -> the encoder's batch: strings as they are (loader None), uint8
+    pixels for an encoder that runs from pixels, else the loader's tensors stacked."""
+    def decode(chunk: Sequence[int]) -> Any:
+        batch = [items[i] for i in chunk]
+        if loader is None:
+            return batch
+        return _decode_pixels(loader, batch) if pixels else _decode(loader, batch)
+
+    return decode
+
+
 def _decode(loader: Any, paths: list[Path]) -> torch.Tensor:
     out = []
     for p in paths:
@@ -419,6 +440,20 @@ def _decode(loader: Any, paths: list[Path]) -> torch.Tensor:
         except Exception as exc:
             raise PolymodalError(f"{p}: could not be decoded: {exc}") from exc
     return torch.stack(out)
+
+
+def _decode_pixels(loader: Any, paths: list[Path]) -> torch.Tensor:
+    """uint8 `[B, H, W, 3]`, written straight into one batch array (no float copies, no stack)."""
+    out = None
+    for i, p in enumerate(paths):
+        try:
+            pixels = loader.pixels(p)
+        except Exception as exc:
+            raise PolymodalError(f"{p}: could not be decoded: {exc}") from exc
+        if out is None:
+            out = np.empty((len(paths), *pixels.shape), np.uint8)
+        out[i] = pixels
+    return torch.from_numpy(out)
 
 
 def extract(encoder: Encoder, values: Sequence[Any], *, base_dir: str | Path | None = None, batch_size: int = 32,

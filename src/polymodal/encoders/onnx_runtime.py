@@ -14,6 +14,12 @@ An encoder exports without extra code when its input is one tensor. Others (text
 strings are tokenised in Python) define `onnx_inputs(batch) -> dict[str, Tensor]` and
 `onnx_graph() -> nn.Module` whose forward takes those tensors, in order, and returns
 the pooled features.
+
+Image encoders (an `ImageLoader` and no hooks of their own) can also be run from pixels:
+`fast_forward(encoder, pixels=True)` takes uint8 `[B, H, W, 3]` batches (`ImageLoader.pixels`)
+and its graph starts with the normalisation. The feature cache uses it: the decoding threads
+then skip the float conversion and copy a quarter of the bytes, and ONNX Runtime's fused
+normalisation is cheaper than numpy's (together about 0.5 ms of CPU per 224 px image).
 """
 
 from __future__ import annotations
@@ -32,13 +38,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.image import ImageLoader
 from ..errors import PolymodalError
 from ..paths import home
 from .base import Encoder
 
 PARITY_TOLERANCE = 1e-4
 PARITY_ROWS = 8  # rows of the first batch that PyTorch recomputes: enough to catch a bad export, cheap
-EXPORT_VERSION = "onnx-1"  # bump when the export recipe changes, so old files are not reused
+EXPORT_VERSION = "onnx-2"  # bump when the export recipe changes, so old files are not reused
 BACKENDS = ("auto", "onnx", "torch")
 _DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -72,9 +79,18 @@ def _hash_state(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def onnx_file(encoder: Encoder, digest: str) -> Path:
-    key = hashlib.sha1(f"{encoder.id}|{digest}|{EXPORT_VERSION}|torch={torch.__version__}".encode()).hexdigest()
+def onnx_file(encoder: Encoder, digest: str, pixels: bool = False) -> Path:
+    tag = "|pixels" if pixels else ""
+    key = hashlib.sha1(f"{encoder.id}|{digest}|{EXPORT_VERSION}{tag}|torch={torch.__version__}".encode()).hexdigest()
     return home() / "onnx" / f"{key[:24]}.onnx"
+
+
+def pixel_loader(encoder: Encoder) -> ImageLoader | None:
+    """The encoder's `ImageLoader` when it can run from uint8 pixels (no ONNX hooks of its own), else None."""
+    loader = encoder.loader()
+    if isinstance(loader, ImageLoader) and not hasattr(encoder, "onnx_inputs") and not hasattr(encoder, "onnx_graph"):
+        return loader
+    return None
 
 
 class _Pooled(nn.Module):
@@ -86,6 +102,17 @@ class _Pooled(nn.Module):
         return self.encoder(x).pooled
 
 
+class _FromPixels(nn.Module):
+    """uint8 `[B, H, W, 3]` -> the loader's normalisation -> pooled features."""
+
+    def __init__(self, encoder: Encoder, loader: ImageLoader):
+        super().__init__()
+        self.encoder, self.loader = encoder, loader
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.loader.normalise_batch(x)).pooled
+
+
 def graph_inputs(encoder: Encoder, batch: Any) -> dict[str, torch.Tensor]:
     if hasattr(encoder, "onnx_inputs"):
         return encoder.onnx_inputs(batch)
@@ -94,11 +121,13 @@ def graph_inputs(encoder: Encoder, batch: Any) -> dict[str, torch.Tensor]:
     raise PolymodalError(f"{encoder.name}: its input is not a tensor and it defines no onnx_inputs()")
 
 
-def graph_module(encoder: Encoder) -> nn.Module:
+def graph_module(encoder: Encoder, pixels: ImageLoader | None = None) -> nn.Module:
+    if pixels is not None:
+        return _FromPixels(encoder, pixels)
     return encoder.onnx_graph() if hasattr(encoder, "onnx_graph") else _Pooled(encoder)
 
 
-def export(encoder: Encoder, sample: dict[str, torch.Tensor], path: Path) -> Path:
+def export(encoder: Encoder, sample: dict[str, torch.Tensor], path: Path, pixels: ImageLoader | None = None) -> Path:
     """Trace the pooled forward on `sample` into `path`, atomically (temp file, then rename)."""
     axes: dict[str, dict[int, str]] = {"pooled": {0: "batch"}}
     for name, t in sample.items():  # token inputs [B, T] also vary in length
@@ -110,7 +139,7 @@ def export(encoder: Encoder, sample: dict[str, torch.Tensor], path: Path) -> Pat
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about deprecations
-            torch.onnx.export(graph_module(encoder).eval(), args, str(tmp), input_names=list(sample),
+            torch.onnx.export(graph_module(encoder, pixels).eval(), args, str(tmp), input_names=list(sample),
                               output_names=["pooled"], dynamic_axes=axes, opset_version=17, dynamo=False)
         os.replace(tmp, path)
     finally:
@@ -152,8 +181,10 @@ class FastForward:
     encoder's parallel loops.
     """
 
-    def __init__(self, encoder: Encoder, runtime: _Runtime | None, reason: str = ""):
+    def __init__(self, encoder: Encoder, runtime: _Runtime | None, reason: str = "",
+                 pixels: ImageLoader | None = None):
         self.encoder, self.runtime, self.reason = encoder, runtime, reason
+        self.pixels = pixels  # set: batches are uint8 pixels [B, H, W, 3], normalised here
         self.strict = False
 
     @property
@@ -172,6 +203,8 @@ class FastForward:
 
     def eager(self, batch: Any) -> np.ndarray:
         with torch.inference_mode():
+            if self.pixels is not None:
+                batch = self.pixels.normalise_batch(batch)
             return self.encoder(batch).pooled.float().cpu().numpy()
 
     def __call__(self, batch: Any) -> np.ndarray:
@@ -209,19 +242,19 @@ class FastForward:
     def _open(self, sample: dict[str, torch.Tensor]):
         path, exported = self.runtime.path, not self.runtime.path.exists()
         if exported:
-            export(self.encoder, sample, path)
+            export(self.encoder, sample, path, self.pixels)
         try:
             return session(path, cores())
         except Exception:
             if exported:
                 raise
             path.unlink(missing_ok=True)  # a damaged file from an earlier run: export it again
-            return session(export(self.encoder, sample, path), cores())
+            return session(export(self.encoder, sample, path, self.pixels), cores())
 
     def _parity_ok(self, inputs: dict[str, torch.Tensor], out: np.ndarray) -> bool:
         rows = {k: v[:PARITY_ROWS] for k, v in inputs.items()}
         with torch.inference_mode():
-            ref = graph_module(self.encoder)(*rows.values()).float().cpu().numpy()
+            ref = graph_module(self.encoder, self.pixels)(*rows.values()).float().cpu().numpy()
         diff = float(np.abs(out[:PARITY_ROWS] - ref).max()) if ref.size else 0.0
         self.runtime.parity = diff
         if diff <= PARITY_TOLERANCE:
@@ -237,25 +270,32 @@ class FastForward:
         warnings.warn(f"{self.encoder.name}: {why}; using PyTorch instead", RuntimeWarning, stacklevel=3)
 
 
-def fast_forward(encoder: Encoder, *, backend: str = "auto", digest: str | None = None) -> FastForward:
+def fast_forward(encoder: Encoder, *, backend: str = "auto", digest: str | None = None,
+                 pixels: bool = False) -> FastForward:
     """The fastest available way to compute `encoder(batch).pooled` as numpy.
 
     backend: "auto" (ONNX Runtime for a frozen encoder when possible, else PyTorch),
     "onnx" (ONNX Runtime or raise), "torch" (PyTorch eager). `digest`: the encoder's
-    `weights_digest`, when the caller has it already.
+    `weights_digest`, when the caller has it already. `pixels`: batches are uint8 pixels
+    `[B, H, W, 3]` from the encoder's `ImageLoader.pixels` (see `pixel_loader`), normalised
+    inside the graph (or, on PyTorch, before the encoder).
     """
     if backend not in BACKENDS:
         raise PolymodalError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    loader = pixel_loader(encoder) if pixels else None
+    if pixels and loader is None:
+        raise PolymodalError(f"{encoder.name}: cannot run from pixels (its loader is not a plain ImageLoader, "
+                             "or it has its own ONNX inputs)")
     reason = _why_not_onnx(encoder, backend)
     if reason:
         if backend == "onnx":
             raise PolymodalError(f"{encoder.name}: cannot use ONNX Runtime: {reason}")
-        return FastForward(encoder, None, reason)
-    path = onnx_file(encoder, digest or weights_digest(encoder))
+        return FastForward(encoder, None, reason, loader)
+    path = onnx_file(encoder, digest or weights_digest(encoder), pixels)
     runtime = _RUNTIMES.setdefault(path, _Runtime(path))
     if backend == "onnx" and runtime.failed:
         raise PolymodalError(f"{encoder.name}: cannot use ONNX Runtime: {runtime.failed}")
-    fast = FastForward(encoder, runtime, runtime.failed)
+    fast = FastForward(encoder, runtime, runtime.failed, loader)
     fast.strict = backend == "onnx"
     return fast
 

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from ..errors import PolymodalError
 from .base import Fusion, masked, register_fusion
+from .norm_linear import NormLinear
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor, heads: int) -> torch.Tensor:
@@ -70,7 +71,7 @@ class AttentionFusion(Fusion):
             raise PolymodalError(f"attention fusion: hidden={hidden} is not divisible by heads={heads}")
         # One projection per modality: its bias doubles as a modality-type embedding.
         self.proj = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(self.in_dims[m]), nn.Linear(self.in_dims[m], hidden)) for m in self.modalities)
+            NormLinear(self.in_dims[m], hidden) for m in self.modalities)
         self.layers = nn.ModuleList(EncoderLayer(hidden, heads) for _ in range(layers))
         self.norm_pool = nn.LayerNorm(hidden)
         self.query = nn.Parameter(torch.randn(hidden) * hidden**-0.5)

@@ -24,6 +24,7 @@ from torch import nn
 from ..errors import PolymodalError
 from .attention import attend
 from .base import Fusion, masked, register_fusion
+from .norm_linear import NormLinear
 
 
 class CrossBlock(nn.Module):
@@ -60,7 +61,7 @@ class CrossAttentionFusion(Fusion):
             raise PolymodalError(f"cross_attention fusion: hidden={hidden} is not divisible by heads={heads}")
         self.n_tokens = n_tokens
         self.proj = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(self.in_dims[m]), nn.Linear(self.in_dims[m], hidden)) for m in self.modalities)
+            NormLinear(self.in_dims[m], hidden) for m in self.modalities)
         # Used only for pooled [B, D] inputs: one vector -> n_tokens distinct tokens.
         self.expand = nn.ModuleList(nn.Linear(hidden, n_tokens * hidden) for _ in self.modalities)
         n = len(self.modalities)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .base import Fusion, masked, register_fusion
+from .norm_linear import NormLinear
 from .weighted_sum import present_softmax
 
 
@@ -28,7 +29,7 @@ class GatedFusion(Fusion):
         super().__init__(in_dims, out_dim)
         n = len(self.modalities)
         self.proj = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(self.in_dims[m]), nn.Linear(self.in_dims[m], hidden)) for m in self.modalities)
+            NormLinear(self.in_dims[m], hidden) for m in self.modalities)
         self.gate = nn.Linear(n * hidden + n, n * hidden)
         self.empty = nn.Parameter(torch.zeros(hidden))  # the fused vector of a row with nothing present
         self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, out_dim))

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import PolymodalError
 from .base import Fusion, masked, register_fusion
+from .norm_linear import NormLinear
 from .weighted_sum import present_softmax
 
 COMBINES = ("average", "learned", "vote")
@@ -42,8 +43,7 @@ class LateFusion(Fusion):
             raise PolymodalError(f"unknown late-fusion combine {combine!r}; valid: {', '.join(COMBINES)}")
         self.combine = combine
         self.heads = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(self.in_dims[m]), nn.Linear(self.in_dims[m], hidden), nn.GELU(),
-                          nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+            NormLinear(self.in_dims[m], hidden, nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
             for m in self.modalities)
         if combine == "learned":
             self.logits = nn.Parameter(torch.zeros(len(self.modalities)))

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .base import Fusion, masked, register_fusion
+from .norm_linear import NormLinear
 
 
 @register_fusion("low_rank")
@@ -30,7 +31,7 @@ class LowRankFusion(Fusion):
         super().__init__(in_dims, out_dim)
         self.rank, self.hidden = rank, hidden
         self.proj = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(self.in_dims[m]), nn.Linear(self.in_dims[m], hidden), nn.GELU())
+            NormLinear(self.in_dims[m], hidden, nn.GELU())
             for m in self.modalities)
         self.factors = nn.ParameterList(nn.Parameter(torch.empty(hidden + 1, rank * hidden)) for _ in self.modalities)
         for f in self.factors:

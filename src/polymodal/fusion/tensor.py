@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .base import Fusion, masked, register_fusion
+from .norm_linear import NormLinear
 
 
 @register_fusion("tensor")
@@ -30,7 +31,7 @@ class TensorFusion(Fusion):
         super().__init__(in_dims, out_dim)
         # tanh keeps each factor in [-1, 1], so products of M of them cannot blow up.
         self.proj = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(self.in_dims[m]), nn.Linear(self.in_dims[m], rank_dim), nn.Tanh())
+            NormLinear(self.in_dims[m], rank_dim, nn.Tanh())
             for m in self.modalities)
         self.fused_dim = math.prod(rank_dim + 1 for _ in self.modalities)
         self.mlp = nn.Sequential(nn.LayerNorm(self.fused_dim), nn.Linear(self.fused_dim, hidden), nn.GELU(),

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .base import Fusion, masked, register_fusion
+from .norm_linear import NormLinear
 
 
 @register_fusion("weighted_sum")
@@ -23,7 +24,7 @@ class WeightedSumFusion(Fusion):
     def __init__(self, in_dims: dict[str, int], out_dim: int, *, hidden: int = 128, dropout: float = 0.1) -> None:
         super().__init__(in_dims, out_dim)
         self.proj = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(self.in_dims[m]), nn.Linear(self.in_dims[m], hidden), nn.GELU())
+            NormLinear(self.in_dims[m], hidden, nn.GELU())
             for m in self.modalities)
         self.logits = nn.Parameter(torch.zeros(len(self.modalities)))  # equal weights at start
         self.empty = nn.Parameter(torch.zeros(hidden))  # the fused vector of a row with nothing present

@@ -211,11 +211,13 @@ class Generator:
         return files.write_atomic(self.to_bytes(samples, columns=columns)[0], path)
 
     # ------------------------------------------------------------ evaluate
-    def evaluate(self, data, **options) -> dict:
+    def evaluate(self, data, *, drop: list[str] | None = None, **options) -> dict:
         """Objective metrics of samples generated for the table's held-out prompts (see evaluation.py)."""
         from .evaluation import evaluate_generator
 
         self._check_fitted()
+        if drop:
+            raise PolymodalError("a generator has a single input (the prompt); there is no modality to drop")
         return evaluate_generator(self, data, **options)
 
     def _check_fitted(self) -> None:

@@ -1,0 +1,27 @@
+"""The HTTP face of a failure: a status code and a message the client can act on."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Raised anywhere in the serving code; the app turns it into `{"detail": message}` with `status`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def bad_input(message: str) -> ApiError:
+    return ApiError(422, message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, message)
+
+
+def too_large(message: str) -> ApiError:
+    return ApiError(413, message)
+
+
+def wrong_type(message: str) -> ApiError:
+    return ApiError(415, message)

@@ -1,0 +1,181 @@
+"""End to end on a small `shapes` table: fit, learn, save, load, evaluate, report, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+import polymodal as pm
+from polymodal import PolymodalError
+from polymodal.captioning.attributes import parse_caption
+from polymodal.captioning.report import add_caption_examples
+from polymodal.captioning.run_io import load_captioner
+from polymodal.cli import main
+from polymodal.metrics.text import bleu
+from polymodal.report.html import Report
+
+
+def _test_rows(shapes) -> pd.DataFrame:
+    df = pd.read_parquet(shapes)
+    return df[df["split"] == "test"].reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_gru_learns_shapes_far_above_the_trivial_baseline(captioned, shapes):
+    c, _ = captioned
+    m = c.metrics_
+    assert c.eval_split_ == "test" and m["items"] == len(_test_rows(shapes))
+    # chance: 1/4 shapes, 1/5 colours, 1/2 sizes, 1/3 positions
+    assert m["shape_accuracy"] >= 0.7 and m["color_accuracy"] >= 0.6 and m["size_accuracy"] >= 0.75
+    # the trivial captioner: the most frequent training caption for every input
+    df = pd.read_parquet(shapes)
+    common = Counter(df.loc[df["split"] == "train", "caption"]).most_common(1)[0][0]
+    test = _test_rows(shapes)
+    trivial = bleu([common] * len(test), [[t] for t in test["caption"]])["bleu_4"]
+    assert m["bleu_4"] > trivial + 0.2
+    assert c.history_[-1]["train_loss"] < 0.6 * c.history_[0]["train_loss"]
+    for key in ("nn_bleu_4", "nn_cider_d", "nn_exact_match", "nn_shape_accuracy"):
+        assert 0.0 <= m[key] <= (10.0 if "cider" in key else 1.0)
+
+
+@pytest.mark.slow
+def test_saved_run_reloads_to_identical_captions(captioned, shapes):
+    c, run = captioned
+    files = [str(shapes.parent / p) for p in _test_rows(shapes)["image"][:12]]
+    again = pm.load(run)
+    assert isinstance(again, pm.Captioner) and again.input_role == "image"
+    for beam in (1, 3):
+        assert again.caption(files, beam_size=beam) == c.caption(files, beam_size=beam)
+    assert again.evaluate(shapes) == c.evaluate(shapes)
+    meta = json.loads((run / "polymodal.json").read_text())
+    assert meta["kind"] == "captioner" and meta["task"] == "caption"
+    html = (run / "report.html").read_text()
+    assert "nearest-neighbour baseline" in html and "Captions next to their inputs" in html
+    assert html.count("data:image/png;base64") >= 2  # training curves and the caption sheet
+
+
+@pytest.mark.slow
+def test_captions_follow_the_grammar_and_the_tokenizer_round_trips(captioned, shapes):
+    c, _ = captioned
+    captions = pd.read_parquet(shapes)["caption"].tolist()
+    tok = c.tokenizer_
+    for text in captions:
+        assert tok.decode(tok.encode(text)) == text  # shapes captions are lower case words already
+    generated = c.caption([str(shapes.parent / p) for p in _test_rows(shapes)["image"][:8]])
+    assert all(None not in parse_caption(g).values() for g in generated)
+
+
+@pytest.mark.slow
+def test_examples_section_for_the_demo(captioned, shapes, tmp_path):
+    c, _ = captioned
+    report = add_caption_examples(Report("demo"), c, shapes, n=4)
+    html = report.write(tmp_path / "r.html").read_text()
+    assert "Captions next to their inputs" in html and "nearest neighbour" in html
+    examples = c.examples(shapes, 4)
+    assert len(examples) == 4 and set(examples[0]) == {"input", "reference", "model", "nearest_neighbour"}
+
+
+@pytest.mark.slow
+def test_resume_of_a_finished_fit_trains_nothing_more(shapes, tmp_path):
+    args = dict(decoder="transformer", hidden=64, epochs=3, batch_size=64, progress=False)
+    first = pm.Captioner(**args).fit(shapes, out=tmp_path / "run")
+    again = pm.Captioner(**args).fit(shapes, out=tmp_path / "run", resume=True)
+    assert again.history_ == first.history_
+    files = [str(shapes.parent / p) for p in _test_rows(shapes)["image"][:4]]
+    assert again.caption(files) == first.caption(files)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decoder", ["gru", "transformer"])
+def test_each_decoder_trains_on_a_tiny_table(tiny_table, decoder):
+    c = pm.Captioner(decoder=decoder, input="photo", hidden=32, epochs=4, batch_size=4, lr=5e-3, progress=False)
+    c.fit(tiny_table)
+    assert c.history_[-1]["train_loss"] < c.history_[0]["train_loss"]
+    assert c.eval_split_ == "val" and len(c.caption([tiny_table.parent / "img" / "0.png"])) == 1
+
+
+@pytest.mark.slow
+def test_audio_captioning_on_the_same_machinery(shapes):
+    c = pm.Captioner(input="audio", hidden=64, epochs=10, batch_size=32, lr=3e-3, progress=False).fit(shapes)
+    assert c.input_role == "audio" and c.encoder_.name == "mel-frames"
+    assert c.metrics_["shape_accuracy"] >= 0.5  # the pitch says the shape; chance is 0.25
+
+
+@pytest.mark.slow
+def test_cli_fit_caption_evaluate(shapes, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["fit", str(shapes), "--task", "caption", "--model", "gru", "--target", "caption", "--epochs", "2",
+                 "--hidden", "32", "--out", str(run)]) == 0
+    assert "nearest-neighbour baseline" in capsys.readouterr().out
+    image = str(shapes.parent / "images" / "000001.png")
+    assert main(["caption", str(run), image, "--beam", "2"]) == 0
+    line = capsys.readouterr().out.rstrip("\n")
+    assert line.startswith(image + "\t") and len(line.split("\t")[1]) > 0
+    assert main(["evaluate", str(run), str(shapes), "--json"]) == 0
+    assert "bleu_4" in json.loads(capsys.readouterr().out)
+
+
+def test_bad_inputs_get_clear_errors(tmp_path, tiny_table):
+    with pytest.raises(PolymodalError, match="unknown caption decoder 'lstm'"):
+        pm.Captioner(decoder="lstm")
+    empty = pd.DataFrame({"image": pd.Series([], dtype=str), "caption": pd.Series([], dtype=str)})
+    with pytest.raises(PolymodalError, match="the table has no rows"):
+        pm.Captioner().fit(empty)
+    with pytest.raises(PolymodalError, match="input column 'caption' holds text"):
+        pm.Captioner(input="caption", target="photo").fit(tiny_table)
+    with pytest.raises(PolymodalError, match="no column 'label'"):
+        pm.Captioner(input="photo", target="label").fit(tiny_table)
+    df = pd.read_csv(tiny_table)
+    df.loc[3, "photo"] = "img/missing.png"
+    with pytest.raises(PolymodalError, match=r"row 3, column 'photo': file not found"):
+        pm.Captioner(input="photo").fit(pm.read_table(df, base_dir=tiny_table.parent))
+    blank = pd.read_csv(tiny_table).assign(caption=None)
+    with pytest.raises(PolymodalError, match="no row has both"):
+        pm.Captioner(input="photo").fit(pm.read_table(blank, base_dir=tiny_table.parent))
+
+
+def test_runs_of_another_kind_are_refused(tmp_path, capsys):
+    run = tmp_path / "other"
+    run.mkdir()
+    (run / "polymodal.json").write_text(json.dumps({"format": 1, "kind": "aligner"}))
+    (run / "weights.safetensors").write_bytes(b"")
+    with pytest.raises(PolymodalError, match="holds a 'aligner' run, not 'captioner'"):
+        load_captioner(run)
+    assert main(["caption", str(run), "x.png"]) == 2
+    assert "not 'captioner'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_unreadable_files_and_bad_options_are_named(captioned, tmp_path):
+    c, _ = captioned
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(PolymodalError) as err:
+        c.caption([broken, empty, tmp_path / "nope.png"])
+    text = str(err.value)
+    assert "3 image file(s) cannot be captioned" in text
+    assert str(broken) in text and f"{empty}: the file is empty" in text and "nope.png: file not found" in text
+    with pytest.raises(PolymodalError, match="this model's limit"):
+        c.caption([tmp_path / "x.png"], max_len=1000)
+    with pytest.raises(PolymodalError, match="single input"):
+        c.evaluate(tmp_path, drop=["image"])
+
+
+def test_served_caption_endpoint_matches_the_python_api(captioned, shapes):
+    """/caption over a real captioner run (the serve tests use stand-ins for the contract)."""
+    from fastapi.testclient import TestClient
+
+    from polymodal.serve.app import create_app
+
+    c, run = captioned
+    image = shapes.parent / "images" / "000003.png"
+    with TestClient(create_app([run], warm_up=False)) as client:
+        r = client.post("/caption", data={"beam_size": "3"},
+                        files=[("file", ("scene.png", image.read_bytes(), "image/png"))])
+    assert r.status_code == 200, r.text
+    assert r.json()["captions"] == c.caption([image], beam_size=3)
