@@ -51,7 +51,7 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     from .demo_report import write_demo_report
     from .demo_shapes import run_shapes
 
-    shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12), generator_epochs=min(epochs, 30))
+    shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12), generator_epochs=min(2 * epochs, 60))
     report_path = write_demo_report(out, predictor, run_dir, aligner, Path(table_path), shapes)
     result = {"data": str(table_path), "run": str(run_dir), "best": predictor.fusion_,
               "test": {k: v for k, v in predictor.best_.test.items() if isinstance(v, float)},
