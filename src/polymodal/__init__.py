@@ -24,6 +24,7 @@ _EXPORTS = {
     "Aligner": "alignment.aligner",
     "Captioner": "captioning.captioner",
     "Ensemble": "ensemble",
+    "Generator": "generation.generator",
     "PolymodalError": "errors",
     "Problem": "errors",
     "TableError": "errors",

@@ -22,6 +22,10 @@ def load(path: str | Path):
         from .alignment.run_io import load_aligner
 
         return load_aligner(run)
+    if kind == "generator":
+        from .generation.run_io import load_generator
+
+        return load_generator(run)
     if kind == "captioner":
         from .captioning.run_io import load_captioner
 

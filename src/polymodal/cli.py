@@ -107,11 +107,13 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     if args.task == "caption":
         return _fit_captioner(args)
+    if args.task in GENERATION_TASKS:
+        return _fit_generator(args)
     from .predictor import Predictor
 
     predictor = Predictor(
         args.label, fusion=args.fusion, encoders=args.encoders, task=args.task, imbalance=args.imbalance,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+        epochs=args.epochs or 40, batch_size=args.batch_size or 128, lr=args.lr or 2e-3, hidden=args.hidden,
         modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
         encoder_mode=args.encoder_mode, baselines=not args.no_baselines, overrides=_overrides(args),
         on_error=args.on_error, require_all=args.require_all)
@@ -119,6 +121,49 @@ def cmd_fit(args: argparse.Namespace) -> int:
     _print_comparison(predictor.comparison_, predictor.task_.monitor)
     console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {args.out} (report: {args.out}/report.html)")
     return 0
+
+
+# ---- generation (text-to-image/audio/video): fit --task text-to-X, generate
+GENERATION_TASKS = ("text-to-image", "text-to-audio", "text-to-video")
+
+
+def _fit_generator(args: argparse.Namespace) -> int:
+    from .generation import Generator
+
+    options = _training_options(args)
+    g = Generator(args.task, model=args.model or "cgan", prompt=args.prompt, target=args.target,
+                  text_encoder=args.text_encoder, image_size=args.image_size, seed=args.seed,
+                  evaluate=not args.no_evaluate, on_error=args.on_error, **options)
+    g.fit(args.table, out=args.out, resume=args.resume)
+    shown = {k: v for k, v in g.metrics_.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if shown:
+        _print_metrics(shown, f"{g.model} {g.task} on held-out prompts")
+    console.print(f"generator written to {args.out} (report: {args.out}/report.html)")
+    return 0
+
+
+def _training_options(args: argparse.Namespace) -> dict:
+    """--epochs, --batch-size and --lr when given: unset, each job keeps its own defaults."""
+    return {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+            if v is not None}
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generation.run_io import load_generator
+
+    g = load_generator(args.run)  # a run of another kind is refused here, with its kind named
+    samples = g.generate(args.prompts, n=args.n, seed=args.seed)
+    path = g.write(samples, args.output, columns=args.n)
+    console.print(f"{len(samples)} sample(s) written to {path}")
+    return 0
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    t = RichTable("metric", "value", title=title)
+    for k, v in metrics.items():
+        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(t)
+# ---- end of generation
 
 
 # ---- captioning (fit --task caption, caption) ----
@@ -131,9 +176,8 @@ def _fit_captioner(args: argparse.Namespace) -> int:
     if len(encoders) > 1:
         raise PolymodalError("a captioner has one input: give --encoders one ROLE=NAME")
     captioner = Captioner(args.input or "image", args.target or "caption", args.model or "gru",
-                          encoder=encoders[0] if encoders else None, epochs=args.epochs, batch_size=args.batch_size,
-                          lr=args.lr, hidden=args.hidden, patience=args.patience, seed=args.seed,
-                          overrides=_overrides(args), on_error=args.on_error)
+                          encoder=encoders[0] if encoders else None, hidden=args.hidden, patience=args.patience,
+                          seed=args.seed, overrides=_overrides(args), on_error=args.on_error, **_training_options(args))
     captioner.fit(args.table, out=args.out, resume=args.resume)
     import pandas as pd
 
@@ -162,7 +206,8 @@ def _print_comparison(df, monitor: str, title: str = "Candidates") -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .api import load
 
-    metrics = load(args.run).evaluate(args.table, drop=args.drop)
+    model = load(args.run)
+    metrics = model.evaluate(args.table, drop=args.drop) if args.drop else model.evaluate(args.table)
     shown = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -356,11 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
     p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
     p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression",
-                                                      "caption"))
+                                                      "caption", *GENERATION_TASKS))
     p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--epochs", type=int, help="default: 40 (predictor), 30 (generator)")
+    p.add_argument("--batch-size", type=int, help="default: 128 (predictor), 64 (generator)")
+    p.add_argument("--lr", type=float, help="default: 2e-3 (predictor), 1e-4 (GAN generator; 4x for its "
+                   "discriminator), 1e-3 (VAE)")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--modality-dropout", type=float, default=0.2)
     p.add_argument("--patience", type=int, default=8, help="early stopping: epochs without improvement")
@@ -372,9 +418,27 @@ def build_parser() -> argparse.ArgumentParser:
     # generative tasks (--task caption, ...); "resolve": another task's block may declare the same flags
     p.conflict_handler = "resolve"
     p.add_argument("--input", metavar="COL", help="caption: the image or audio column (default: image)")
-    p.add_argument("--target", metavar="COL", help="the column to generate (caption: default caption)")
-    p.add_argument("--model", metavar="NAME", help="generative model (caption: gru or transformer)")
+    p.add_argument("--target", metavar="COL", help="the column to generate (caption: default caption; "
+                   "text-to-X: default image, audio or video)")
+    p.add_argument("--model", metavar="NAME", help="generative model (caption: gru or transformer; text-to-X: "
+                   "cgan (default), cvae or unconditional)")
+    gen = p.add_argument_group("generation (--task text-to-image|text-to-audio|text-to-video)")
+    gen.add_argument("--prompt", default="caption", help="the text column to generate from (default: caption)")
+    gen.add_argument("--text-encoder", default="minilm", choices=("minilm", "gru"),
+                     help="prompt embedding: frozen MiniLM (default) or a GRU trained with the model")
+    gen.add_argument("--image-size", type=int, default=32, help="side of generated images and clip frames")
+    gen.add_argument("--no-evaluate", action="store_true", help="skip the evaluation on held-out prompts after "
+                     "fitting (it trains attribute readers and, for images, an alignment model)")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("generate", help="generate images, sounds or clips from text with a generator run")
+    p.add_argument("run", help="a generator run directory (polymodal fit --task text-to-...)")
+    p.add_argument("prompts", nargs="+", metavar="TEXT", help="one or more prompts")
+    p.add_argument("-n", type=int, default=8, help="samples per prompt (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="out.png (images), out.wav (audio) or "
+                   "out.gif (clips)")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("align", help="learn a shared embedding space for two or three columns (search, zero-shot)")
     p.add_argument("table")

@@ -1,0 +1,231 @@
+"""`Generator`: text-to-image, text-to-audio and text-to-video behind one scikit-learn-like facade.
+
+    g = Generator("text-to-image", model="cgan", prompt="caption", target="image").fit(table, out="runs/t2i")
+    images = g.generate(["a large red circle on the left"], n=8, seed=0)   # [8, 3, 32, 32] in [0, 1]
+    g.write(images, "grid.png"); g.evaluate(table)
+    g = polymodal.load("runs/t2i")
+
+The prompt column is free text and the target column holds files (images, WAV clips, GIF
+clips). Prompts are embedded by the frozen MiniLM (through the feature cache) or by a GRU
+trained with the model; the model is one of the registry's (`cgan`, `cvae`, `unconditional`).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.table import Table, read_table
+from ..data.text import normalize_text
+from ..data.validate import validate, write_skipped
+from ..errors import PolymodalError, TableError
+from ..features import cell_values, split_rows
+from ..schema import Column, Schema
+from . import files
+from .base import GenerativeModel, build_model, model_names
+from .conditioning import TEXT_ENCODERS, Prompts
+from .media import AudioMedium, ImageMedium, Medium, VideoMedium
+from .trainer import GenData, train_generative
+
+TASKS = {"text-to-image": "image", "text-to-audio": "audio", "text-to-video": "video"}
+PREVIEW_PROMPTS = 8
+PREVIEW_SAMPLES = 4
+
+
+class Generator:
+    def __init__(self, task: str = "text-to-image", model: str = "cgan", prompt: str = "caption",
+                 target: str | None = None, *, text_encoder: str = "minilm", image_size: int = 32, frames: int = 8,
+                 seconds: float = 1.0, n_mels: int = 64, audio_frames: int = 64, z_dim: int = 64,
+                 cond_dim: int = 128, width: int = 32, epochs: int = 30, batch_size: int = 64,
+                 lr: float | None = None, seed: int = 0,
+                 model_options: dict | None = None, attributes: list[str] | None = None, evaluate: bool = True,
+                 on_error: str = "error", progress: bool = True):
+        if task not in TASKS:
+            raise PolymodalError(f"unknown generation task {task!r}; valid: {', '.join(TASKS)}")
+        if model not in model_names():
+            raise PolymodalError(f"unknown generative model {model!r}; valid: {', '.join(model_names())}")
+        if text_encoder not in TEXT_ENCODERS:
+            raise PolymodalError(f"unknown text encoder {text_encoder!r}; valid: {', '.join(TEXT_ENCODERS)}")
+        self.task, self.model, self.prompt = task, model, prompt
+        self.target = target or TASKS[task]
+        self.text_encoder, self.image_size, self.frames, self.seconds = text_encoder, image_size, frames, seconds
+        self.n_mels, self.audio_frames = n_mels, audio_frames
+        self.z_dim, self.cond_dim, self.width = z_dim, cond_dim, width
+        self.epochs, self.batch_size, self.lr, self.seed = epochs, batch_size, lr, seed
+        self.model_options, self.attributes = dict(model_options or {}), attributes
+        self.evaluate_after_fit, self.on_error, self.progress = evaluate, on_error, progress
+        self.medium_ = self._medium()  # checks the sizes now, before any data is read
+
+    @property
+    def output_role(self) -> str:
+        return TASKS[self.task]
+
+    @property
+    def sample_rate(self) -> int | None:
+        return self.medium_.sample_rate if isinstance(self.medium_, AudioMedium) else None
+
+    def _medium(self) -> Medium:
+        if self.output_role == "image":
+            return ImageMedium(self.image_size)
+        if self.output_role == "video":
+            return VideoMedium(self.frames, self.image_size)
+        return AudioMedium(seconds=float(self.seconds), n_mels=self.n_mels, frames=self.audio_frames)
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Generator:
+        started = time.time()
+        table, parts = self._read(data, out)
+        train = parts["train"]
+        texts = [normalize_text(str(t)) for t in table.df[self.prompt].iloc[train]]
+        self.tokenizer_ = Prompts.learn_tokenizer(texts) if self.text_encoder == "gru" else ""
+        self.prompts_ = Prompts(self.text_encoder, self.tokenizer_)
+        self.prompts_.check(texts, where=f"{table.source}: column {self.prompt!r}, training prompt")
+        x = self.load_targets(table, train)
+        self.medium_ = self.medium_.prepare(x)
+        keys = torch.tensor(pd.factorize(pd.Series([t.lower() for t in texts]))[0], dtype=torch.long)
+        cond = self.prompts_.inputs(texts, progress=self.progress) if self._conditional() else [""] * len(texts)
+        self.preview_prompts_ = self._preview_prompts(table, parts)
+        torch.manual_seed(self.seed)  # same seed, same initial weights
+        self.model_ = self._build()
+        self.previews_: list[bytes] = []
+        ckpt = Path(out) / "checkpoint" if out is not None else None
+        result = train_generative(self.model_, GenData(self.medium_.scale(x), cond, keys), epochs=self.epochs,
+                                  batch_size=self.batch_size, lr=self.lr or self._default_lr(), seed=self.seed,
+                                  checkpoint_dir=ckpt, resume=resume, progress=self.progress,
+                                  on_epoch=lambda epoch: self._preview(epoch, out),
+                                  desc=f"{self.model} {self.task}")
+        self.history_, self.train_seconds_ = result.history, result.seconds
+        self.split_sizes_ = {k: len(v) for k, v in parts.items()}
+        self.metrics_ = {}
+        if self.evaluate_after_fit and (len(parts["test"]) or len(parts["val"])):
+            self.metrics_ = self.evaluate(table)
+        self.fit_seconds_ = time.time() - started
+        if out is not None:
+            self.save(out)
+        return self
+
+    def _default_lr(self) -> float:
+        return 1e-3 if self.model == "cvae" else 1e-4  # GANs: the generator's; the discriminator's is 4x
+
+    def _conditional(self) -> bool:
+        from .base import MODELS
+
+        return MODELS[self.model].conditional
+
+    def _build(self) -> GenerativeModel:
+        return build_model(self.model, self.medium_.shape, text_encoder=self.text_encoder, tokenizer=self.tokenizer_,
+                           z_dim=self.z_dim, cond_dim=self.cond_dim, width=self.width, **self.model_options)
+
+    def _read(self, data, out) -> tuple[Table, dict[str, np.ndarray]]:
+        """The table with the prompt and target columns checked (every bad cell listed), and its splits."""
+        table = read_table(data)
+        missing = [c for c in (self.prompt, self.target) if c not in table.df.columns]
+        if missing:
+            raise TableError(f"{table.source}: no column(s) {', '.join(map(repr, missing))}; columns: "
+                             f"{', '.join(map(str, table.df.columns))}")
+        columns = [Column(self.prompt, "text", "prompt"), Column(self.target, self.output_role, "target")]
+        if "split" in table.df.columns:
+            columns.append(Column("split", "split", "split column"))
+        schema = Schema(columns, table.source)
+        report = validate(table, schema, on_error=self.on_error, require_all=True)
+        if out is not None:
+            write_skipped(report, Path(out) / "skipped.csv")
+        table = report.table
+        if len(table) < 2:
+            raise PolymodalError(f"{table.source}: a generator needs at least 2 usable rows, got {len(table)}")
+        return table, split_rows(table.df, schema, None, seed=self.seed)
+
+    def load_targets(self, table: Table, rows) -> torch.Tensor:
+        """The target files of `rows` as unscaled tensors (decoded in threads)."""
+        paths = cell_values(table, self.target, self.output_role)
+        with ThreadPoolExecutor(4) as pool:
+            return torch.stack(list(pool.map(self._load_one, [paths[i] for i in rows])))
+
+    def _load_one(self, path) -> torch.Tensor:
+        try:
+            return self.medium_.load(path)
+        except Exception as exc:
+            raise PolymodalError(f"{path}: cannot be read as {self.output_role}: {exc}") from exc
+
+    def _preview_prompts(self, table: Table, parts: dict[str, np.ndarray]) -> list[str]:
+        """Up to 8 distinct prompts from the held-out rows (else the training rows), in table order."""
+        rows = parts["test"] if len(parts["test"]) else parts["val"] if len(parts["val"]) else parts["train"]
+        seen: dict[str, None] = {}
+        for text in table.df[self.prompt].iloc[rows]:
+            seen.setdefault(normalize_text(str(text)), None)
+        return list(seen)[:PREVIEW_PROMPTS]
+
+    def _preview(self, epoch: int, out) -> None:
+        """The epoch's sample grid (a row per preview prompt, same noise every epoch) for the report."""
+        samples = self._sample(self.preview_prompts_, PREVIEW_SAMPLES, seed=0, decode=False)
+        data = self._preview_bytes(samples)
+        self.previews_.append(data)
+        if out is not None:
+            files.write_atomic(data, Path(out) / "samples" / f"epoch-{epoch:04d}{self._preview_suffix()}")
+
+    def _preview_suffix(self) -> str:
+        return ".gif" if self.output_role == "video" else ".png"
+
+    def _preview_bytes(self, raw: torch.Tensor) -> bytes:
+        """Images and clips as they are; spectrograms as grey pictures (Griffin-Lim each epoch is too slow)."""
+        if self.output_role == "audio":
+            picture = raw.add(1).div(2).flip(-2).expand(-1, 3, -1, -1)  # low frequencies at the bottom
+            return files.png_grid(picture, PREVIEW_SAMPLES)
+        return files.png_grid(self.medium_.output(raw), PREVIEW_SAMPLES) if self.output_role == "image" else \
+            files.gif_grid(self.medium_.output(raw), PREVIEW_SAMPLES)
+
+    # ------------------------------------------------------------ generate
+    def generate(self, prompts: list[str], *, n: int = 1, seed: int = 0) -> torch.Tensor:
+        """`n` samples per prompt, prompt-major: images [P*n, 3, H, W] and clips [P*n, T, 3, H, W] in
+        [0, 1]; waveforms [P*n, S] in [-1, 1] at `sample_rate`."""
+        return self._sample(prompts, n, seed=seed, decode=True)
+
+    def _sample(self, prompts: list[str], n: int, *, seed: int, decode: bool, batch: int = 256) -> torch.Tensor:
+        self._check_fitted()
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise PolymodalError(f"n (samples per prompt) must be a whole number of at least 1, got {n!r}")
+        texts = self.prompts_.check(prompts)
+        if not texts:
+            raise PolymodalError("no prompts given: pass at least one")
+        cond = self.prompts_.inputs(texts) if self._conditional() else None
+        z = torch.randn(len(texts) * n, self.model_.z_dim, generator=torch.Generator().manual_seed(int(seed)))
+        outs = []
+        for start in range(0, len(z), batch):
+            rows = torch.arange(start, min(start + batch, len(z))) // n  # prompt of each sample
+            c = None if cond is None else cond[rows] if isinstance(cond, torch.Tensor) else [cond[i] for i in rows]
+            raw = self.model_.sample(c, z[start:start + batch])
+            outs.append(self.medium_.output(raw) if decode else raw)
+        return torch.cat(outs)
+
+    def to_bytes(self, samples: torch.Tensor, *, columns: int | None = None) -> tuple[bytes, str]:
+        """A PNG grid, a WAV (clips one after another with short silences) or an animated GIF grid."""
+        return files.encode(self.output_role, samples, sample_rate=self.sample_rate or 16000, columns=columns)
+
+    def write(self, samples: torch.Tensor, path: str | Path, *, columns: int | None = None) -> Path:
+        path = files.check_suffix(self.output_role, path)
+        return files.write_atomic(self.to_bytes(samples, columns=columns)[0], path)
+
+    # ------------------------------------------------------------ evaluate
+    def evaluate(self, data, *, drop: list[str] | None = None, **options) -> dict:
+        """Objective metrics of samples generated for the table's held-out prompts (see evaluation.py)."""
+        from .evaluation import evaluate_generator
+
+        self._check_fitted()
+        if drop:
+            raise PolymodalError("a generator has a single input (the prompt); there is no modality to drop")
+        return evaluate_generator(self, data, **options)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise PolymodalError("this Generator is not fitted yet: call fit() or polymodal.load(RUN)")
+
+    def save(self, path: str | Path) -> Path:
+        from .run_io import save_generator
+
+        self._check_fitted()
+        return save_generator(self, Path(path))

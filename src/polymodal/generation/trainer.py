@@ -1,0 +1,129 @@
+"""The training loop of generative models: epochs of shuffled batches through the model's own
+`train_step`, a progress bar with the running losses, a callback after every epoch (the
+sample grids of the report), and a checkpoint after every epoch that `resume=True` continues
+from. As in training/loop.py, each epoch's shuffling and noise derive from (seed, epoch) only,
+so a resumed run ends exactly where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from tqdm.auto import tqdm
+
+from ..training.checkpoint import _flatten_optimizer, _unflatten_optimizer, atomic_write_text, save_tensors
+from ..training.data import take
+from .base import Batch, Cond, GenerativeModel
+
+
+@dataclass
+class GenData:
+    """Every training row in memory: targets in [-1, 1], the prompts' model inputs, prompt keys."""
+
+    x: torch.Tensor
+    cond: Cond
+    keys: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, idx: torch.Tensor) -> Batch:
+        return Batch(self.x[idx], take(self.cond, idx), self.keys[idx])
+
+
+@dataclass
+class GenResult:
+    history: list[dict] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    resumed_from: int | None = None
+
+
+def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n, generator=g)
+    size = min(batch_size, n)
+    # Whole batches only: batch norm and the discriminator's statistics dislike a ragged tail.
+    return [order[i:i + size] for i in range(0, n - size + 1, size)]
+
+
+def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20, batch_size: int = 64,
+                     lr: float = 2e-4, seed: int = 0, checkpoint_dir: Path | None = None, resume: bool = False,
+                     progress: bool = True, on_epoch: Callable[[int], None] | None = None,
+                     desc: str = "generator") -> GenResult:
+    """Train `model` in place for `epochs` epochs; returns the per-epoch mean losses."""
+    optimizers = model.optimizers(lr)
+    result, start = GenResult(), 0
+    if resume and checkpoint_dir is not None:
+        restored = load_checkpoint(checkpoint_dir, model, optimizers)
+        if restored is not None:
+            start = restored["epoch"] + 1
+            result = GenResult(restored["history"], restored["steps"], restored["seconds"], restored["epoch"])
+    per_epoch = len(_batches(len(data), batch_size, seed, 0))
+    began = time.time() - result.seconds
+    bar = tqdm(total=epochs * per_epoch, initial=start * per_epoch, desc=desc, leave=False, dynamic_ncols=True,
+               disable=not progress or not sys.stderr.isatty())
+    for epoch in range(start, epochs):
+        torch.manual_seed(seed * 7919 + epoch)  # the noise of this epoch: a function of (seed, epoch)
+        model.train()
+        sums: dict[str, float] = {}
+        for idx in _batches(len(data), batch_size, seed, epoch):
+            losses = model.train_step(data.batch(idx), optimizers, result.steps)
+            result.steps += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in ("loss", "d_loss", "g_loss", "kl")})
+        model.end_epoch(data.cond)
+        result.seconds = time.time() - began
+        result.history.append({"epoch": epoch, **{k: v / max(1, per_epoch) for k, v in sums.items()},
+                               "seconds": round(result.seconds, 2)})
+        if on_epoch is not None:
+            on_epoch(epoch)
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, epoch, model, optimizers, result)
+    bar.close()
+    if not all(math.isfinite(v) for row in result.history[-1:] for v in row.values()):
+        from ..errors import PolymodalError
+
+        raise PolymodalError(f"{desc}: training diverged (a loss is not finite: {result.history[-1]}); "
+                             "lower the learning rate")
+    return result
+
+
+def save_checkpoint(folder: Path, epoch: int, model: GenerativeModel, optimizers: dict, result: GenResult) -> None:
+    """New files under new names, then an atomic pointer; older files removed afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = f"epoch{epoch:04d}"
+    save_tensors(model.state_dict(), folder / f"{tag}.model.safetensors")
+    metas = {}
+    for name, opt in optimizers.items():
+        tensors, metas[name] = _flatten_optimizer(opt.state_dict())
+        save_tensors(tensors, folder / f"{tag}.{name}.safetensors")
+    pointer = {"epoch": epoch, "tag": tag, "optimizers": metas, "history": result.history, "steps": result.steps,
+               "seconds": result.seconds}
+    atomic_write_text(folder / "checkpoint.json", json.dumps(pointer))
+    for old in folder.glob("epoch*.safetensors"):
+        if not old.name.startswith(tag):
+            old.unlink(missing_ok=True)
+
+
+def load_checkpoint(folder: Path, model: GenerativeModel, optimizers: dict) -> dict | None:
+    pointer_path = folder / "checkpoint.json"
+    if not pointer_path.exists():
+        return None
+    pointer = json.loads(pointer_path.read_text())
+    tag = pointer["tag"]
+    model.load_state_dict(load_file(str(folder / f"{tag}.model.safetensors")))
+    for name, opt in optimizers.items():
+        opt.load_state_dict(_unflatten_optimizer(load_file(str(folder / f"{tag}.{name}.safetensors")),
+                                                 pointer["optimizers"][name]))
+    return pointer
