@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .console_tables import print_comparison, print_summary
 from .data.recipes import build
 from .inspect_table import summarize
 from .paths import data_home
@@ -39,14 +40,12 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     console.print(f"data set: {table_path}  ({time.time() - started:.1f} s)")
     overrides = {c: "ignore" for c in DEMO_IGNORE}
     summary = summarize(table_path, label="label", overrides=overrides, on_error="error")
-    from .cli import _print_comparison, _print_summary
-
-    _print_summary(summary)
+    print_summary(console, summary)
     predictor = Predictor("label", fusion=fusion, overrides=overrides, epochs=epochs,
                           encoders={"image": "efficientnet-lite0", "audio": "mfcc"})
     run_dir = out / "run"
     predictor.fit(table_path, out=run_dir)
-    _print_comparison(predictor.comparison_, predictor.task_.monitor)
+    print_comparison(console, predictor.comparison_, predictor.task_.monitor)
     aligner = _align(table_path, out, epochs)
     from .demo_report import write_demo_report
     from .demo_shapes import run_shapes
