@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from . import __version__
+from .console_tables import print_comparison, print_summary
 from .errors import PolymodalError
 from .registry import parse_value
 
@@ -46,31 +47,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
         return 1 if summary.problems and args.on_error == "error" else 0
-    _print_summary(summary)
+    print_summary(console, summary)
     return 0
-
-
-def _print_summary(summary) -> None:
-    console.print(f"[bold]{summary.schema.source}[/]: {summary.rows} rows")
-    t = RichTable("column", "role", "present", "missing", "why", title="Schema")
-    for c in summary.schema.columns:
-        present = summary.present.get(c.name, summary.rows - summary.missing[c.name])
-        t.add_row(c.name, c.role, str(present), str(summary.missing[c.name]), c.reason)
-    console.print(t)
-    if summary.splits:
-        console.print("splits: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.splits.items())))
-    for label, dist in summary.labels.items():
-        shown = ", ".join(f"{k}: {v}" for k, v in list(dist.items())[:30])
-        more = f" ... ({len(dist)} classes)" if len(dist) > 30 else f" ({len(dist)} classes)"
-        console.print(f"label [bold]{label}[/]: {shown}{more}")
-    if not summary.problems:
-        console.print("[green]no problems found[/]")
-        return
-    console.print(f"[red]{len(summary.problems)} problem(s):[/]")
-    for p in summary.problems[:50]:
-        console.print(f"  - {p}", markup=False)
-    if summary.skipped_path:
-        console.print(f"reasons written to {summary.skipped_path}")
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
@@ -118,7 +96,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         encoder_mode=args.encoder_mode, baselines=not args.no_baselines, overrides=_overrides(args),
         on_error=args.on_error, require_all=args.require_all)
     predictor.fit(args.table, out=args.out, resume=args.resume)
-    _print_comparison(predictor.comparison_, predictor.task_.monitor)
+    print_comparison(console, predictor.comparison_, predictor.task_.monitor)
     console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {args.out} (report: {args.out}/report.html)")
     return 0
 
@@ -182,7 +160,7 @@ def _fit_captioner(args: argparse.Namespace) -> int:
     import pandas as pd
 
     rows = comparison_rows(captioner.metrics_, f"{captioner.decoder} (beam {captioner.metrics_['beam_size']})")
-    _print_comparison(pd.DataFrame(rows), "", title=f"Captions on the {captioner.eval_split_} split")
+    print_comparison(console, pd.DataFrame(rows), "", title=f"Captions on the {captioner.eval_split_} split")
     console.print(f"run written to {args.out} (report: {args.out}/report.html)")
     return 0
 
@@ -194,13 +172,6 @@ def cmd_caption(args: argparse.Namespace) -> int:
     for path, text in zip(args.files, captioner.caption(args.files, beam_size=args.beam), strict=True):
         print(f"{path}\t{text}")
     return 0
-
-
-def _print_comparison(df, monitor: str, title: str = "Candidates") -> None:
-    t = RichTable(*[str(c) for c in df.columns], title=f"{title} (monitor: {monitor})" if monitor else title)
-    for row in df.itertuples(index=False):
-        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(t)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -236,7 +207,7 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
     from .api import compare_runs
 
     df = compare_runs(args.runs)
-    _print_comparison(df, "", title="Runs")
+    print_comparison(console, df, "", title="Runs")
     return 0
 
 

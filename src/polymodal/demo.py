@@ -3,7 +3,8 @@
 Builds the `digits` data set (real MNIST digits paired with spoken digits, AV-MNIST style, so
 neither modality alone is enough), fits every fusion in the zoo against the unimodal
 baselines on frozen pretrained features, evaluates each with one modality missing, aligns
-audio with images for search by voice, then captions `shapes` scenes (demo_shapes.py), and
+audio with images for search by voice, then captions `shapes` scenes and generates scenes and
+sounds from captions (demo_shapes.py), and
 writes one `report.html` (plus the run directories it summarises).
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .console_tables import print_comparison, print_summary
 from .data.recipes import build
 from .inspect_table import summarize
 from .paths import data_home
@@ -38,24 +40,25 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     console.print(f"data set: {table_path}  ({time.time() - started:.1f} s)")
     overrides = {c: "ignore" for c in DEMO_IGNORE}
     summary = summarize(table_path, label="label", overrides=overrides, on_error="error")
-    from .cli import _print_comparison, _print_summary
-
-    _print_summary(summary)
+    print_summary(console, summary)
     predictor = Predictor("label", fusion=fusion, overrides=overrides, epochs=epochs,
                           encoders={"image": "efficientnet-lite0", "audio": "mfcc"})
     run_dir = out / "run"
     predictor.fit(table_path, out=run_dir)
-    _print_comparison(predictor.comparison_, predictor.task_.monitor)
+    print_comparison(console, predictor.comparison_, predictor.task_.monitor)
     aligner = _align(table_path, out, epochs)
     from .demo_report import write_demo_report
     from .demo_shapes import run_shapes
 
-    shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12))
+    shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12), generator_epochs=min(2 * epochs, 60))
     report_path = write_demo_report(out, predictor, run_dir, aligner, Path(table_path), shapes)
     result = {"data": str(table_path), "run": str(run_dir), "best": predictor.fusion_,
               "test": {k: v for k, v in predictor.best_.test.items() if isinstance(v, float)},
               "alignment_mean_recall@1": aligner.metrics_["mean_recall@1"],
               "caption_bleu_4": shapes.captioner.metrics_["bleu_4"],
+              "generation_attribute_accuracy": {
+                  role: {k.removeprefix("attribute_accuracy_"): v for k, v in g.metrics_.items()
+                         if k.startswith("attribute_accuracy_")} for role, g in shapes.generators.items()},
               "seconds": round(time.time() - started, 1)}
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     console.print(f"best fusion: [bold]{predictor.fusion_}[/]  test accuracy "

@@ -18,7 +18,6 @@ import torch
 from . import __version__
 from .data.table import Table, read_table
 from .data.validate import validate, write_skipped
-from .encoders.base import Encoder
 from .errors import PolymodalError
 from .features import choose_encoders, materialize, parse_encoder_spec, split_rows
 from .fitting import Candidate, build_model, fit_candidate
@@ -248,11 +247,6 @@ def _tasks(task: Task) -> list[Task]:
 
 def _monitor(metrics: dict, task: Task) -> float:
     return float(metrics[task.monitor])
-
-
-def encoders_state(encoders: dict[str, Encoder]) -> dict:
-    return {c: {"name": e.name, "config": e.config(), "mode": e.mode, "out_dim": e.out_dim}
-            for c, e in encoders.items()}
 
 
 VERSION = __version__

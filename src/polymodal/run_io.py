@@ -8,7 +8,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from . import __version__
-from .encoders.base import build_encoder
+from .encoders.base import encoders_from_state, encoders_state
 from .run import FORMAT, check_run, read_json, save_tensors, write_json
 from .schema import Schema
 from .tasks import task_from_state
@@ -19,7 +19,6 @@ FIT_ARGS = ("label", "fusion", "encoders", "task", "imbalance", "epochs", "batch
 
 
 def save_predictor(p, run: Path) -> Path:
-    from .predictor import encoders_state
 
     run.mkdir(parents=True, exist_ok=True)
     p.run_dir_ = run  # an index built from this object names the run, so it can be searched alone
@@ -59,10 +58,7 @@ def load_predictor(path: str | Path):
     p = Predictor(**{k: v for k, v in meta["fit"].items() if k in FIT_ARGS})
     p.schema_ = Schema.from_dict(read_json(run / "schema.json"))
     p.task_ = task_from_state(read_json(run / "task.json"))
-    p.encoders_ = {}
-    for column, spec in read_json(run / "encoders.json").items():
-        encoder = build_encoder(spec["name"], **spec["config"])
-        p.encoders_[column] = encoder.set_mode(spec["mode"])
+    p.encoders_ = encoders_from_state(read_json(run / "encoders.json"))
     model_cfg = read_json(run / "model.json")
     p.hidden, p.dropout = model_cfg["hidden"], model_cfg["dropout"]
     p.fusion_options, p.fusion_, p.columns_ = model_cfg["fusion_options"], model_cfg["fusion"], model_cfg["columns"]

@@ -162,7 +162,12 @@ def test_served_generate_endpoint_returns_the_runs_own_media(fitted):
         assert r.status_code == 200, (task, r.text)
         g = fitted[task][0]
         data, media_type = g.to_bytes(g.generate([PROMPTS[0]], n=3, seed=4))
-        assert r.headers["content-type"] == media_type and r.content == data, task
+        assert r.headers["content-type"] == media_type, task
+        if media_type == "audio/wav":  # Griffin-Lim's float sums may round one 16-bit step apart across threads
+            served, api = sf.read(io.BytesIO(r.content))[0], sf.read(io.BytesIO(data))[0]
+            assert served.shape == api.shape and np.abs(served - api).max() <= 2 / 32768, task
+        else:
+            assert r.content == data, task
     png = Image.open(io.BytesIO(got["text-to-image"].content))
     assert png.format == "PNG" and png.size == (2 * 16 + 2, 2 * 16 + 2)  # 3 samples on a 2x2 grid
     samples, rate = sf.read(io.BytesIO(got["text-to-audio"].content))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PolymodalError
+from ..metrics.retrieval import unit_rows
 
 # Query rows per block, so that the [rows, N] similarity block stays near 4M floats (~16 MB).
 _BLOCK_ENTRIES = 4_000_000
@@ -33,8 +34,8 @@ class ASIF:
     similarities raised to the power `p`. Nothing is learned; the anchors are the model."""
 
     def __init__(self, anchors_a: np.ndarray, anchors_b: np.ndarray, *, k: int = 800, p: float = 8.0):
-        self.anchors_a = _unit_rows(anchors_a, "anchors_a")
-        self.anchors_b = _unit_rows(anchors_b, "anchors_b")
+        self.anchors_a = unit_rows(anchors_a, "anchors_a", np.float32)
+        self.anchors_b = unit_rows(anchors_b, "anchors_b", np.float32)
         if len(self.anchors_a) != len(self.anchors_b):
             raise PolymodalError(f"anchors_a and anchors_b must hold the same examples, row for row: got "
                                  f"{len(self.anchors_a)} and {len(self.anchors_b)} rows")
@@ -98,16 +99,3 @@ def _queries(x: np.ndarray, anchors: np.ndarray, name: str) -> np.ndarray:
         raise PolymodalError(f"{name} holds NaN or infinite values")
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norm > 0, norm, 1.0)
-
-
-def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
-        raise PolymodalError(f"{name} must be a non-empty 2-D array [N, D], got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise PolymodalError(f"{name} holds NaN or infinite values")
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    zero = np.flatnonzero(norm[:, 0] == 0)
-    if len(zero):
-        raise PolymodalError(f"{name}[{zero[0]}] is an all-zero feature vector; its cosine is undefined")
-    return x / norm

@@ -9,7 +9,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from .. import __version__
-from ..encoders.base import build_encoder
+from ..encoders.base import encoders_from_state, encoders_state
 from ..features import is_cached
 from ..run import FORMAT, check_run, read_json, save_tensors, write_json
 from ..schema import Schema
@@ -19,7 +19,6 @@ ARGS = ("columns", "encoders", "loss", "dim", "hidden", "dropout", "lock", "temp
 
 
 def save_aligner(a, run: Path) -> Path:
-    from ..predictor import encoders_state
 
     run.mkdir(parents=True, exist_ok=True)
     a.run_dir_ = run  # an index built from this object names the run, so it can be searched alone
@@ -57,8 +56,7 @@ def load_aligner(path: str | Path):
     meta = read_json(run / "polymodal.json")
     a = Aligner(**{k: v for k, v in meta["fit"].items() if k in ARGS})
     a.schema_ = Schema.from_dict(read_json(run / "schema.json"))
-    a.encoders_ = {c: build_encoder(s["name"], **s["config"]).set_mode(s["mode"])
-                   for c, s in read_json(run / "encoders.json").items()}
+    a.encoders_ = encoders_from_state(read_json(run / "encoders.json"))
     cfg = read_json(run / "aligner.json")
     a.columns_ = cfg["columns"]
     in_dims = {c: e.out_dim for c, e in a.encoders_.items()}

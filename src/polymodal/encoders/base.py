@@ -145,6 +145,17 @@ def build_encoder(name: str, **kwargs) -> Encoder:
     return ENCODERS[name].builder(**kwargs)
 
 
+def encoders_state(encoders: dict[str, Encoder]) -> dict:
+    """What a run directory's encoders.json holds: per column, how to rebuild its encoder."""
+    return {c: {"name": e.name, "config": e.config(), "mode": e.mode, "out_dim": e.out_dim}
+            for c, e in encoders.items()}
+
+
+def encoders_from_state(state: dict) -> dict[str, Encoder]:
+    """The encoders `encoders_state` described, rebuilt (weights, if any, are loaded by the caller)."""
+    return {c: build_encoder(s["name"], **s["config"]).set_mode(s["mode"]) for c, s in state.items()}
+
+
 def default_encoder(role: str, *, pretrained: bool = True) -> str:
     """The encoder used for a role when the user names none."""
     table = {"image": "efficientnet-lite0" if pretrained else "cnn", "text": "minilm" if pretrained else "gru",

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .base import Fusion, masked, register_fusion
+from .norm_linear import folded_bias
 
 
 @register_fusion("concat")
@@ -39,5 +40,5 @@ class ConcatFusion(Fusion):
         gain = torch.cat([*(n.weight for n in self.norms), present.new_ones(len(self.modalities))])
         shift = torch.cat([*(n.bias for n in self.norms), present.new_zeros(len(self.modalities))])
         hidden = F.linear(torch.cat([*parts, present], dim=1), first.weight * gain,
-                          torch.addmv(first.bias, first.weight, shift))
+                          folded_bias(first.bias, first.weight, shift))
         return self.mlp[1:](hidden)

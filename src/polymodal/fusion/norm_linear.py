@@ -41,4 +41,10 @@ def norm_linear(x: torch.Tensor, norm: nn.LayerNorm, linear: nn.Linear) -> torch
 
     Both layers must have their affine parts (gain, shift, bias), as `NormLinear` builds them."""
     x_hat = F.layer_norm(x, norm.normalized_shape, None, None, norm.eps)
-    return F.linear(x_hat, linear.weight * norm.weight, torch.addmv(linear.bias, linear.weight, norm.bias))
+    return F.linear(x_hat, linear.weight * norm.weight, folded_bias(linear.bias, linear.weight, norm.bias))
+
+
+def folded_bias(bias: torch.Tensor, weight: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """`bias + weight @ shift`, written as a one-row matrix product: the matrix-vector form traces to
+    `aten::addmv`, which ONNX export does not support."""
+    return F.linear(shift[None], weight, bias)[0]

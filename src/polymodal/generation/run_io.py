@@ -47,6 +47,7 @@ def save_generator(g, run: Path) -> Path:
                                         "polymodal": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                         "fit": {k: getattr(g, k) for k in ARGS}})  # written last: the marker
     shutil.rmtree(run / "checkpoint", ignore_errors=True)  # the run is complete: nothing left to resume
+    g.run_dir_ = run
     return run
 
 

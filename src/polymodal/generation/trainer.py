@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from ..training.checkpoint import _flatten_optimizer, _unflatten_optimizer, atomic_write_text, save_tensors
+from ..training.checkpoint import _flatten_optimizer, _unflatten_optimizer, commit_checkpoint, save_tensors
 from ..training.data import take
 from .base import Batch, Cond, GenerativeModel
 
@@ -108,12 +108,8 @@ def save_checkpoint(folder: Path, epoch: int, model: GenerativeModel, optimizers
     for name, opt in optimizers.items():
         tensors, metas[name] = _flatten_optimizer(opt.state_dict())
         save_tensors(tensors, folder / f"{tag}.{name}.safetensors")
-    pointer = {"epoch": epoch, "tag": tag, "optimizers": metas, "history": result.history, "steps": result.steps,
-               "seconds": result.seconds}
-    atomic_write_text(folder / "checkpoint.json", json.dumps(pointer))
-    for old in folder.glob("epoch*.safetensors"):
-        if not old.name.startswith(tag):
-            old.unlink(missing_ok=True)
+    commit_checkpoint(folder, {"epoch": epoch, "tag": tag, "optimizers": metas, "history": result.history,
+                               "steps": result.steps, "seconds": result.seconds})
 
 
 def load_checkpoint(folder: Path, model: GenerativeModel, optimizers: dict) -> dict | None:

@@ -104,7 +104,7 @@ def consistency_score(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict:
     cones (the modality gap, Liang et al. 2022, "Mind the Gap"); subtracting the shuffled pairs
     removes that, so 0 means "pairs are no closer than strangers". Rows are L2-normalised here.
     """
-    a, b = _unit_rows(a, "a"), _unit_rows(b, "b")
+    a, b = unit_rows(a, "a"), unit_rows(b, "b")
     if a.shape != b.shape:
         raise PolymodalError(f"a and b must be paired embeddings of one shape [n, d], got {a.shape} and {b.shape}")
     n = len(a)
@@ -169,14 +169,17 @@ def _average_precision(sim: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return (precision * sorted_pos).sum(axis=1) / sorted_pos.sum(axis=1)
 
 
-def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or not np.isfinite(x).all():
-        raise PolymodalError(f"{name} must be a finite 2-D array [n, d], got shape {x.shape}")
+def unit_rows(x: np.ndarray, name: str, dtype: type = np.float64) -> np.ndarray:
+    """Rows scaled to unit length, for cosines; a clear error for an empty, non-finite or all-zero row."""
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
+        raise PolymodalError(f"{name} must be a non-empty 2-D array [n, d], got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise PolymodalError(f"{name} holds NaN or infinite values")
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     zero = np.flatnonzero(norm[:, 0] == 0)
     if len(zero):
-        raise PolymodalError(f"{name}[{zero[0]}] is an all-zero embedding; its cosine is undefined")
+        raise PolymodalError(f"{name}[{zero[0]}] is an all-zero vector; its cosine is undefined")
     return x / norm
 
 

@@ -53,11 +53,16 @@ def save_checkpoint(folder: Path, *, epoch: int, model: torch.nn.Module, optimiz
     save_tensors(opt_tensors, folder / f"{tag}.optim.safetensors")
     if best_state is not None:
         save_tensors(best_state, folder / f"{tag}.best.safetensors")
-    pointer = {"epoch": epoch, "tag": tag, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
-               "has_best": best_state is not None, **extra}
+    commit_checkpoint(folder, {"epoch": epoch, "tag": tag, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
+                               "has_best": best_state is not None, **extra})
+
+
+def commit_checkpoint(folder: Path, pointer: dict) -> None:
+    """Point checkpoint.json at the files of `pointer["tag"]` (atomically), then remove older epochs' files:
+    an interrupt at any moment leaves a pointer to a complete set."""
     atomic_write_text(folder / "checkpoint.json", json.dumps(pointer))
     for old in folder.glob("epoch*.safetensors"):  # only after the pointer moved on
-        if not old.name.startswith(tag):
+        if not old.name.startswith(pointer["tag"]):
             old.unlink(missing_ok=True)
 
 
