@@ -82,7 +82,7 @@ class Discriminator(nn.Module):
 class ConditionalGAN(GenerativeModel):
     def __init__(self, shape, *, text_encoder: str = "minilm", tokenizer: str = "", z_dim: int = 64,
                  cond_dim: int = 128, width: int = 32, ema_decay: float = 0.999, mismatch_weight: float = 0.5,
-                 beta1: float = 0.0, d_lr_scale: float = 4.0, diversity_weight: float = 1.0):
+                 beta1: float = 0.0, d_lr_scale: float = 4.0, diversity_weight: float = 0.1):
         super().__init__(shape, text_encoder=text_encoder, tokenizer=tokenizer, z_dim=z_dim, cond_dim=cond_dim,
                          width=width)
         self.ema_decay, self.mismatch_weight = float(ema_decay), float(mismatch_weight)

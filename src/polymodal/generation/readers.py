@@ -35,7 +35,7 @@ from . import files
 TRUST = 0.9
 MAX_CLASSES = 20
 STATED = 0.9
-READER_VERSION = 3  # part of the cache key: bump when training changes
+READER_VERSION = 4  # part of the cache key: bump when training changes
 PERTURBED_COPIES = 2
 
 
@@ -134,7 +134,7 @@ def _fit_reader(df: pd.DataFrame, attributes: list[str], column: str, role: str,
 
     torch.manual_seed(0)
     batches = np.ceil((df["split"] == "train").sum() / 64)
-    epochs = int(np.clip(steps / batches, 30, 300))  # small tables: more epochs
+    epochs = int(np.clip(steps / batches, 10, 300))  # about `steps` batches: small tables get more epochs
     p = Predictor(attributes, encoders={column: encoder}, baselines=False, epochs=epochs, patience=15,
                   batch_size=64, lr=2e-3, overrides={column: role}, progress=False, seed=0)
     return p.fit(df, out=folder)
