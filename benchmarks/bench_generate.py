@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,52 +25,64 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import polymodal as pm
 from common import load_average, machine, write_section
 from polymodal.data.recipes import build
-from polymodal.paths import data_home
+from polymodal.paths import data_home, home
 
 IMAGE_ATTRS = ["shape", "color", "size", "position"]
 VIDEO_ATTRS = ["shape", "color", "motion"]
-SHAPES_IMAGE = {"data": "shapes", "task": "text-to-image", "prompt": "caption", "target": "image",
-                "attributes": IMAGE_ATTRS, "features": True}
+# Data sets: recipe and knobs. `shapes` here has one shape per scene: in the recipe's default (30% of scenes with
+# a second shape) the labels describe the *upper* shape, which no caption says, so a generator cannot know which
+# of the two named shapes to draw on top; `shapes-mixed` (the default build) measures that case separately.
+DATA = {"shapes": ("shapes", {"two_shape_fraction": 0.0}), "shapes-mixed": ("shapes", {}), "openmoji": ("openmoji", {})}
+IMAGE = {"task": "text-to-image", "prompt": "caption", "target": "image", "attributes": IMAGE_ATTRS,
+         "features": True}
+SHAPES_IMAGE = {"data": "shapes", **IMAGE}
 SHAPES_VIDEO = {"data": "shapes", "task": "text-to-video", "prompt": "video_caption", "target": "video",
                 "attributes": VIDEO_ATTRS, "features": False}
 SHAPES_AUDIO = {"data": "shapes", "task": "text-to-audio", "prompt": "caption", "target": "audio",
                 "attributes": IMAGE_ATTRS, "features": False}
-EMOJI = {"data": "openmoji", "task": "text-to-image", "prompt": "caption", "target": "image", "attributes": [],
-         "features": True}
+EMOJI = {**IMAGE, "data": "openmoji", "attributes": []}
+GAN = {"model": "cgan", "epochs": 300}
+VAE = {"model": "cvae", "epochs": 200}
 
-# name -> (setting, Generator options). Epochs give every model about the same number of steps per data set.
+# name -> (setting, Generator options), in the order they run (the most wanted first).
 CONFIGS: dict[str, tuple[dict, dict]] = {
-    "shapes-image-cgan-minilm": (SHAPES_IMAGE, {"model": "cgan", "epochs": 90}),
-    "shapes-image-cvae-minilm": (SHAPES_IMAGE, {"model": "cvae", "epochs": 90}),
-    "shapes-image-unconditional": (SHAPES_IMAGE, {"model": "unconditional", "epochs": 90}),
-    "shapes-image-cvae-gru": (SHAPES_IMAGE, {"model": "cvae", "epochs": 90, "text_encoder": "gru"}),
-    "shapes-image64-cvae-minilm": (SHAPES_IMAGE, {"model": "cvae", "epochs": 45, "image_size": 64}),
-    "shapes-video-cvae-minilm": (SHAPES_VIDEO, {"model": "cvae", "epochs": 60}),
-    "shapes-video-cgan-minilm": (SHAPES_VIDEO, {"model": "cgan", "epochs": 60}),
-    "shapes-audio-cvae-minilm": (SHAPES_AUDIO, {"model": "cvae", "epochs": 60}),
-    "shapes-audio-cgan-minilm": (SHAPES_AUDIO, {"model": "cgan", "epochs": 60}),
-    "openmoji-cgan": (EMOJI, {"model": "cgan", "epochs": 40}),
-    "openmoji-cvae": (EMOJI, {"model": "cvae", "epochs": 40}),
-    "openmoji-unconditional": (EMOJI, {"model": "unconditional", "epochs": 40}),
+    "shapes-image-cvae": (SHAPES_IMAGE, VAE),
+    "shapes-image-cgan": (SHAPES_IMAGE, GAN),
+    "openmoji-cvae": (EMOJI, {"model": "cvae", "epochs": 100}),
+    "openmoji-cgan": (EMOJI, {"model": "cgan", "epochs": 100}),
+    "openmoji-unconditional": (EMOJI, {"model": "unconditional", "epochs": 100}),
+    "shapes-audio-cvae": (SHAPES_AUDIO, {"model": "cvae", "epochs": 60}),
+    "shapes-video-cvae": (SHAPES_VIDEO, {"model": "cvae", "epochs": 40}),
+    "shapes-mixed-image-cvae": ({**SHAPES_IMAGE, "data": "shapes-mixed"}, VAE),
+    "shapes-mixed-image-cgan": ({**SHAPES_IMAGE, "data": "shapes-mixed"}, GAN),
+    "shapes-image-unconditional": (SHAPES_IMAGE, {**GAN, "model": "unconditional"}),
+    "shapes-audio-cgan": (SHAPES_AUDIO, {"model": "cgan", "epochs": 60}),
+    "shapes-video-cgan": (SHAPES_VIDEO, {"model": "cgan", "epochs": 40}),
+    "shapes-image64-cvae": (SHAPES_IMAGE, {"model": "cvae", "epochs": 60, "image_size": 64}),
 }
 COMMON = {"width": 16, "batch_size": 64, "seed": 0}
 
 
+def table_path(data: str) -> Path:
+    recipe, knobs = DATA[data]
+    return build(recipe, data_home() / ("shapes-single" if data == "shapes" else recipe), **knobs)
+
+
 def run_one(name: str, work: Path, threads: int) -> dict:
     setting, options = CONFIGS[name]
-    table = build(setting["data"], data_home() / setting["data"])
+    table = table_path(setting["data"])
     torch.set_num_threads(threads)
     load_before = load_average()
     started = time.perf_counter()
     g = pm.Generator(setting["task"], prompt=setting["prompt"], target=setting["target"], evaluate=False,
                      **{**COMMON, **options})
-    g.fit(table, out=work / "runs" / name)
+    g.fit(table, out=work / "runs" / name, resume=True)  # an interrupted fit continues from its last epoch
     fit_seconds = time.perf_counter() - started
     metrics = g.evaluate(table, attributes=setting["attributes"], features=setting["features"])
     return {"name": name, "data": setting["data"], "task": setting["task"], **COMMON, **options,
             "text_encoder": options.get("text_encoder", "minilm"), "image_size": g.image_size,
-            "fit_seconds": round(fit_seconds, 1), "steps": sum(1 for _ in g.history_) * (
-                g.split_sizes_["train"] // min(g.batch_size, g.split_sizes_["train"])),
+            "fit_seconds": round(fit_seconds, 1), "train_seconds": round(g.train_seconds_, 1),
+            "steps": len(g.history_) * (g.split_sizes_["train"] // min(g.batch_size, g.split_sizes_["train"])),
             "threads": threads, "load_before": load_before, "load_after": load_average(), "metrics": metrics}
 
 
@@ -85,81 +96,112 @@ def fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def shapes_table(results: list[dict], task: str, attributes: list[str]) -> str:
-    head = ["configuration", "text encoder", "px", *attributes, "mean", "diversity within / real",
-            "collapse?", "fit (min)", "load avg"]
+def _minutes(r: dict) -> str:
+    return f"{r.get('train_seconds', r['fit_seconds']) / 60:.1f}"
+
+
+def shapes_table(results: list[dict], data: str, task: str, attributes: list[str]) -> str:
+    head = ["model", "px", *attributes, "mean", "diversity within / real", "collapse?", "epochs (steps)",
+            "train (min)", "load avg"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     reader = None
     for r in results:
-        if r["task"] != task or r["data"] != "shapes":
+        if r["task"] != task or r["data"] != data:
             continue
         m = r["metrics"]
         reader = reader or [m.get(f"reader_real_accuracy_{a}") for a in attributes]
         div = f"{fmt(m.get('diversity_within_prompt'))} / {fmt(m.get('real_diversity_within_prompt'))}"
-        lines.append("| " + " | ".join([r["model"], r["text_encoder"], str(r["image_size"]),
+        lines.append("| " + " | ".join([r["model"], str(r["image_size"]),
                                         *[fmt(m.get(f"attribute_accuracy_{a}")) for a in attributes],
                                         fmt(m.get("attribute_accuracy_mean")), div, fmt(m.get("collapse_suspected")),
-                                        f"{r['fit_seconds'] / 60:.1f}", r["load_before"].split()[-1]]) + " |")
-    if reader:
-        lines.append("| real files (reader check) | — | — | " + " | ".join(fmt(v) for v in reader) + " | | | | | |")
+                                        f"{r['epochs']} ({r['steps']})", _minutes(r),
+                                        r["load_before"].split()[-1]]) + " |")
+    if reader is None:
+        return "(not run yet)"
+    lines.append("| real test files (reader check) | — | " + " | ".join(fmt(v) for v in reader) + " | | | | | | |")
     return "\n".join(lines)
 
 
 def emoji_table(results: list[dict]) -> str:
     head = ["model", "Fréchet (EfficientNet-Lite0)", "real-vs-real floor", "R-precision", "real R-precision",
-            "chance", "diversity within", "diversity across", "fit (min)", "load avg"]
+            "chance", "diversity within", "diversity across (real)", "epochs (steps)", "train (min)", "load avg"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        if r["data"] != "openmoji":
-            continue
+    rows = [r for r in results if r["data"] == "openmoji"]
+    for r in rows:
         m = r["metrics"]
         lines.append("| " + " | ".join([r["model"], fmt(m.get("frechet_efficientnet_lite0"), 1),
                                         fmt(m.get("frechet_efficientnet_lite0_real_halves"), 1),
                                         fmt(m.get("r_precision")), fmt(m.get("r_precision_real")),
                                         fmt(m.get("r_precision_chance")), fmt(m.get("diversity_within_prompt")),
-                                        fmt(m.get("diversity_across_prompts")), f"{r['fit_seconds'] / 60:.1f}",
+                                        f"{fmt(m.get('diversity_across_prompts'))} "
+                                        f"({fmt(m.get('real_diversity_across_prompts'))})",
+                                        f"{r['epochs']} ({r['steps']})", _minutes(r),
                                         r["load_before"].split()[-1]]) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) if rows else "(not run yet)"
+
+
+def features_line(results: list[dict], data: str) -> str:
+    rows = [r for r in results if r["data"] == data and r["task"] == "text-to-image"
+            and r["metrics"].get("frechet_efficientnet_lite0") is not None]
+    if not rows:
+        return ""
+    m0 = rows[0]["metrics"]
+    return ("EfficientNet-Lite0 Fréchet distance / R-precision: " + "; ".join(
+        f"{r['model']} ({r['image_size']} px) {fmt(r['metrics']['frechet_efficientnet_lite0'], 1)} / "
+        f"{fmt(r['metrics'].get('r_precision'))}" for r in rows)
+        + f" (real halves {fmt(m0.get('frechet_efficientnet_lite0_real_halves'), 1)}, real images' R-precision "
+        f"{fmt(m0.get('r_precision_real'))}, chance {fmt(m0.get('r_precision_chance'))}).")
+
+
+def audio_line(results: list[dict]) -> str:
+    audio = [r for r in results if r["task"] == "text-to-audio"]
+    if not audio:
+        return ""
+    return ("Log-mel distance (mean |difference| of natural-log mel power) of each generated clip to the real clips "
+            "of its prompt, and to a real clip of another prompt: " + "; ".join(
+                f"{r['model']} {fmt(r['metrics'].get('spectral_distance_same_prompt'))} vs "
+                f"{fmt(r['metrics'].get('spectral_distance_other_prompt'))}" for r in audio)
+            + f"; real clips of one prompt among themselves "
+            f"{fmt(audio[0]['metrics'].get('real_spectral_distance_same_prompt'))}.")
 
 
 def section(results: list[dict]) -> str:
     facts = machine()
-    shapes_image = [r for r in results if r["data"] == "shapes" and r["task"] == "text-to-image"]
-    features = next((r["metrics"] for r in shapes_image if "frechet_efficientnet_lite0" in r["metrics"]), None)
-    audio = [r for r in results if r["task"] == "text-to-audio"]
+    threads = sorted({str(r["threads"]) for r in results}) or ["?"]
     parts = [
         "## Generation (text-to-image, text-to-video, text-to-audio)",
         f"Machine: {facts['cpu']}, {facts['cores']} cores shared with other jobs (the load average at the start of "
-        f"each fit is in the tables), torch {facts['torch']} with {results[0]['threads'] if results else '?'} "
-        "intra-op thread(s). Command: `.venv/bin/python benchmarks/bench_generate.py`. One run per configuration "
-        f"(GAN training is not cheap enough here for medians of several); shared settings {COMMON}.",
-        "Attribute accuracy: a classifier trained on the real training files reads each attribute of one generated "
-        "sample per test-split prompt (written to PNG, GIF or WAV first; audio through Griffin-Lim). The last row "
-        "of each table is that classifier on the real test files: it must reach 0.9 before it judges anything. "
-        "Diversity: mean pairwise RMS distance between 8 samples of one prompt (16 prompts), against real rows "
-        "sharing a prompt; `collapse?` flags a ratio under 0.2.",
+        f"each fit is in the tables), torch {facts['torch']} with {'/'.join(threads)} intra-op thread(s). Command: "
+        "`.venv/bin/python benchmarks/bench_generate.py` (resumable: finished configurations are kept in "
+        "`$POLYMODAL_HOME/benchmarks/generate/results/`, an interrupted fit continues from its last epoch). One run "
+        f"per configuration, seed 0 (GAN training is not cheap enough here for medians of several); shared settings "
+        f"{COMMON}; every model generates 32x32 unless the table says otherwise, prompts embedded by MiniLM.",
+        "Attribute accuracy: a classifier (scratch CNN) trained on the real training files reads each attribute of "
+        "one generated sample per test-split prompt (300 prompts; written to PNG, GIF or WAV first, audio through "
+        "Griffin-Lim). The last row of each table is that classifier on the real test files: an attribute is scored "
+        "only when it reaches 0.9 there. Diversity: mean pairwise RMS distance between 8 samples of one prompt (16 "
+        "prompts), against real rows sharing a prompt; `collapse?` flags a ratio under 0.2. `train` is the training "
+        "loop alone (the fit also embeds the prompts and writes sample grids).",
         "### shapes, text-to-image (target: shape and colour >= 0.90)",
-        shapes_table(results, "text-to-image", IMAGE_ATTRS),
+        "One shape per scene (`two_shape_fraction=0`), 2000 rows (1400 train), 64 px files read at 32 px.",
+        shapes_table(results, "shapes", "text-to-image", IMAGE_ATTRS),
+        features_line(results, "shapes"),
+        "### shapes with two-shape scenes (the recipe's default), text-to-image",
+        "30% of scenes hold a second shape; the labels describe the upper one, and the caption names it first "
+        "(\"a small red square on the right and a large blue circle in the center\"), a convention the generator "
+        "must learn from the pixels.",
+        shapes_table(results, "shapes-mixed", "text-to-image", IMAGE_ATTRS),
+        "### shapes, text-to-video (8 frames of 32x32, prompt \"a red circle moving right\")",
+        shapes_table(results, "shapes", "text-to-video", VIDEO_ATTRS),
+        "### shapes, text-to-audio (64x64 log-mel -> Griffin-Lim -> WAV)",
+        "The recipe sonifies a scene: pitch from the shape, timbre from the colour, length from the size, onset "
+        "from the position.",
+        shapes_table(results, "shapes", "text-to-audio", IMAGE_ATTRS),
+        audio_line(results),
+        "### openmoji, text-to-image (32x32; test prompts are emojis never seen in training)",
+        emoji_table(results),
     ]
-    if features:
-        parts.append("EfficientNet-Lite0 Fréchet distance / R-precision on shapes: " + "; ".join(
-            f"{r['model']}-{r['text_encoder']}-{r['image_size']}px "
-            f"{fmt(r['metrics'].get('frechet_efficientnet_lite0'), 1)} / {fmt(r['metrics'].get('r_precision'))}"
-            for r in shapes_image) +
-            f" (real halves {fmt(features.get('frechet_efficientnet_lite0_real_halves'), 1)}, real R-precision "
-            f"{fmt(features.get('r_precision_real'))}, chance {fmt(features.get('r_precision_chance'))}).")
-    parts += ["### shapes, text-to-video (8 frames of 32x32)", shapes_table(results, "text-to-video", VIDEO_ATTRS),
-              "### shapes, text-to-audio (log-mel -> Griffin-Lim -> WAV)",
-              shapes_table(results, "text-to-audio", IMAGE_ATTRS)]
-    if audio:
-        parts.append("Log-mel distance (mean |difference| of natural-log mel power) of generated clips: " + "; ".join(
-            f"{r['model']}: same prompt {fmt(r['metrics'].get('spectral_distance_same_prompt'))}, other prompt "
-            f"{fmt(r['metrics'].get('spectral_distance_other_prompt'))}" for r in audio) +
-            f"; real clips of one prompt among themselves "
-            f"{fmt(audio[0]['metrics'].get('real_spectral_distance_same_prompt'))}.")
-    parts += ["### openmoji, text-to-image (32x32; test prompts are emojis never seen in training)",
-              emoji_table(results)]
-    return "\n\n".join(parts)
+    return "\n\n".join(p for p in parts if p)
 
 
 def main() -> None:
@@ -167,7 +209,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run just these configurations")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: on a shared "
                         "2-core machine two threads spent more time waiting on each other than computing)")
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("BENCH_WORK", "bench-generate")))
+    parser.add_argument("--work", type=Path, default=home() / "benchmarks" / "generate",
+                        help="runs and per-configuration results (default: $POLYMODAL_HOME/benchmarks/generate)")
     args = parser.parse_args()
     results_dir = args.work / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +220,9 @@ def main() -> None:
             continue
         print(f"== {name} ({load_average()})", flush=True)
         result = run_one(name, args.work, args.threads)
-        target.write_text(json.dumps(result, indent=1, default=str))
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=str))
+        tmp.replace(target)  # atomic: a result file is whole or absent
         print(json.dumps({k: v for k, v in result.items() if k != "metrics"}), flush=True)
     results = [json.loads((results_dir / f"{n}.json").read_text()) for n in CONFIGS
                if (results_dir / f"{n}.json").exists()]

@@ -374,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression",
                                                       "caption", *GENERATION_TASKS))
     p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
-    p.add_argument("--epochs", type=int, help="default: 40 (predictor), 30 (generator)")
+    p.add_argument("--epochs", type=int, help="default: 40 (predictor, captioner); generators: enough for about "
+                   "4,000 batches (cvae) or 6,000 (GANs)")
     p.add_argument("--batch-size", type=int, help="default: 128 (predictor), 64 (generator)")
     p.add_argument("--lr", type=float, help="default: 2e-3 (predictor), 1e-4 (GAN generator; 4x for its "
                    "discriminator), 1e-3 (VAE)")

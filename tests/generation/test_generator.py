@@ -113,6 +113,12 @@ def test_generation_section_for_any_report(fitted, tmp_path):
     assert html.count("data:image/png") >= 2 and PROMPTS[1] in html
 
 
+def test_default_length_is_a_number_of_batches_whatever_the_table_size():
+    vae, gan = pm.Generator(model="cvae", batch_size=64), pm.Generator(model="cgan", batch_size=64)
+    assert vae._epochs(1400) == 191 and vae._epochs(2800) == 94 and vae._epochs(10) == 4000  # 21, 43, 1 batches
+    assert gan._epochs(1400) == 286 and pm.Generator(epochs=7)._epochs(1400) == 7
+
+
 def test_bad_prompts_are_clear_errors(fitted):
     g, _ = fitted["text-to-image"]
     with pytest.raises(PolymodalError, match="prompt 1: empty"):
@@ -134,6 +140,8 @@ def test_bad_requests_and_tables_are_clear_errors(tiny_shapes, tmp_path):
         pm.Generator("text-to-smell")
     with pytest.raises(PolymodalError, match="image_size must be one of"):
         pm.Generator(image_size=30)
+    with pytest.raises(PolymodalError, match="epochs must be a whole number"):
+        pm.Generator(epochs=0)
     with pytest.raises(TableError, match="no column"):
         tiny("text-to-image", "cvae", prompt="title").fit(tiny_shapes)
     df = pd.read_parquet(tiny_shapes)

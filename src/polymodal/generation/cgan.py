@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..training.data import take
 from .base import Batch, Cond, GenerativeModel, register_model, roll
 from .conditioning import TextEmbedder
 from .nets import DownEncoder, UpDecoder
@@ -55,34 +56,37 @@ class GeneratorNet(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Sample (and the prompt's vector) -> one score; higher means real and matching."""
+    """Sample (and the prompt's vector) -> one score; higher means real and matching.
+
+    The prompt enters by projection (Miyato & Koyama 2018, "cGANs with Projection Discriminator"):
+    score = w . phi(x) + t(text) . phi(x), with phi(x) the flattened smallest feature grid, so the
+    text is compared with every cell (what sits where), not only appended as more input channels."""
 
     def __init__(self, shape, cond_dim: int, width: int, text_encoder: str, tokenizer: str, conditional: bool):
         super().__init__()
         self.features = DownEncoder(shape, 2 * width, spectral=True)  # DCGAN's D is twice G's final width
         self.text = TextEmbedder(text_encoder, cond_dim, tokenizer=tokenizer, spectral=True) if conditional else None
-        c = self.features.out_channels
-        conv = nn.Conv2d if len(self.features.base) == 2 else nn.Conv3d
-        self.joint = nn.Sequential(spectral_norm(conv(c + (cond_dim if conditional else 0), c, 1)),
-                                   nn.LeakyReLU(0.2, inplace=True))
-        self.score = spectral_norm(nn.Linear(c * math.prod(self.features.base), 1))
+        flat = self.features.out_channels * math.prod(self.features.base)
+        self.score = spectral_norm(nn.Linear(flat, 1))
+        self.project = spectral_norm(nn.Linear(cond_dim, flat, bias=False)) if conditional else None
 
     def forward(self, x: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
-        f = self.features(x)
-        if self.text is not None:  # the sentence vector, copied to every cell of the smallest grid
-            f = torch.cat([f, text.view(*text.shape, *[1] * (f.dim() - 2)).expand(-1, -1, *f.shape[2:])], 1)
-        return self.score(self.joint(f).flatten(1)).squeeze(1)
+        f = self.features(x).flatten(1)
+        score = self.score(f).squeeze(1)
+        if self.project is not None:
+            score = score + (self.project(text) * f).sum(1)
+        return score
 
 
 @register_model("cgan")
 class ConditionalGAN(GenerativeModel):
     def __init__(self, shape, *, text_encoder: str = "minilm", tokenizer: str = "", z_dim: int = 64,
                  cond_dim: int = 128, width: int = 32, ema_decay: float = 0.999, mismatch_weight: float = 0.5,
-                 beta1: float = 0.0, d_lr_scale: float = 4.0):
+                 beta1: float = 0.0, d_lr_scale: float = 4.0, diversity_weight: float = 0.1):
         super().__init__(shape, text_encoder=text_encoder, tokenizer=tokenizer, z_dim=z_dim, cond_dim=cond_dim,
                          width=width)
         self.ema_decay, self.mismatch_weight = float(ema_decay), float(mismatch_weight)
-        self.beta1, self.d_lr_scale = float(beta1), float(d_lr_scale)
+        self.beta1, self.d_lr_scale, self.diversity_weight = float(beta1), float(d_lr_scale), float(diversity_weight)
         args = (self.shape, self.z_dim, self.cond_dim, self.width, text_encoder, tokenizer, self.conditional)
         self.generator = GeneratorNet(*args)
         self.discriminator = Discriminator(self.shape, *args[2:])
@@ -90,7 +94,7 @@ class ConditionalGAN(GenerativeModel):
 
     def options(self) -> dict:
         return {"ema_decay": self.ema_decay, "mismatch_weight": self.mismatch_weight, "beta1": self.beta1,
-                "d_lr_scale": self.d_lr_scale}
+                "d_lr_scale": self.d_lr_scale, "diversity_weight": self.diversity_weight}
 
     def optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         """Adam for both players; `d_lr_scale` > 1 gives the discriminator a larger step (the two time-scale
@@ -106,20 +110,25 @@ class ConditionalGAN(GenerativeModel):
     def train_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int) -> dict[str, float]:
         x, cond, keys = batch
         n = len(x)
-        z = torch.randn(n, self.z_dim, device=x.device)
-        fake = self.generator(z, cond)
+        pairs = self.diversity_weight > 0 and n >= 2
+        # Mode seeking: the generator draws each prompt of the batch's first half twice, with two noises.
+        g_rows = torch.arange(n // 2).repeat(2) if pairs else torch.arange(n)
+        g_cond = take(cond, g_rows)
+        z = torch.randn(len(g_rows), self.z_dim, device=x.device)
+        fake = self.generator(z, g_cond)
+        m = len(fake)
         # Discriminator: hinge loss on real/matching, generated, and (conditional) real with another row's
         # prompt, in one forward pass: one large batch runs faster on a CPU than three small ones.
         text = self._text(cond)
         other = keys != keys.roll(1)  # rows whose shifted prompt is really another text
         wrong = self.conditional and self.mismatch_weight > 0 and bool(other.any())
         images = torch.cat([x, fake.detach(), x] if wrong else [x, fake.detach()])
-        texts = None if text is None else torch.cat([text, text, roll(text)] if wrong else [text, text])
+        texts = None if text is None else torch.cat([text, text[g_rows], roll(text)] if wrong else [text, text[g_rows]])
         scores = self.discriminator(images, texts)
-        loss_real, loss_fake = F.relu(1 - scores[:n]).mean(), F.relu(1 + scores[n:2 * n]).mean()
+        loss_real, loss_fake = F.relu(1 - scores[:n]).mean(), F.relu(1 + scores[n:n + m]).mean()
         loss_d, loss_wrong = loss_real + loss_fake, torch.zeros(())
         if wrong:
-            loss_wrong = F.relu(1 + scores[2 * n:][other]).mean()
+            loss_wrong = F.relu(1 + scores[n + m:][other]).mean()
             w = self.mismatch_weight
             loss_d = loss_real + (1 - w) * loss_fake + w * loss_wrong
         optimizers["discriminator"].zero_grad(set_to_none=True)
@@ -129,15 +138,25 @@ class ConditionalGAN(GenerativeModel):
         # discriminator's weights are held: no time spent on gradients nobody applies.
         self.discriminator.requires_grad_(False)
         try:
-            loss_g = -self.discriminator(fake, self._text(cond)).mean()
+            loss_g = -self.discriminator(fake, self._text(g_cond)).mean()
+            spread = self._spread(fake, z) if pairs else torch.zeros(())
             optimizers["generator"].zero_grad(set_to_none=True)
-            loss_g.backward()
+            (loss_g + self.diversity_weight / (spread + 1e-5) if pairs else loss_g).backward()
         finally:
             self.discriminator.requires_grad_(True)
         optimizers["generator"].step()
         self._update_ema(step)
         return {"loss": loss_d.item() + loss_g.item(), "d_loss": loss_d.item(), "g_loss": loss_g.item(),
-                "d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_mismatch": loss_wrong.item()}
+                "d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_mismatch": loss_wrong.item(),
+                "spread": spread.item()}
+
+    @staticmethod
+    def _spread(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Mode seeking (Mao et al. 2019, "Mode Seeking Generative Adversarial Networks"): how far two
+        samples of one prompt lie apart per unit of distance between their noises; the generator
+        maximises it (minimises its reciprocal), so it cannot ignore z and draw one picture per prompt."""
+        half = len(fake) // 2
+        return (fake[:half] - fake[half:]).abs().mean() / (z[:half] - z[half:]).abs().mean()
 
     @torch.no_grad()
     def _update_ema(self, step: int) -> None:

@@ -2,10 +2,12 @@
 (shape, colour, size, position, motion, ...) back from generated samples.
 
 A reader is a polymodal `Predictor` (multi-task classification, one small scratch CNN over
-the medium, no other input) trained on the real training rows and early-stopped on the real
-validation rows. Before it judges anything generated it is checked on the held-out real rows:
-only attributes it reads with at least `TRUST` accuracy there are used, so a low score on
-generated samples means the samples are wrong, not the reader. Generated samples are read
+the medium, no other input) trained on the real training rows plus perturbed copies of them
+(perturb.py: brightness, contrast, noise, blur; gain and noise for sounds) and early-stopped on the
+real validation rows and their copies. Before it judges anything generated it is checked on the
+held-out real rows, as they are and perturbed: only attributes it reads with at least `TRUST`
+accuracy in both are used, so a low score on generated samples means the samples are wrong, not
+the reader. Generated samples are read
 from the files they are written to (PNG, WAV through Griffin-Lim, GIF): the same path as a
 user's files.
 
@@ -33,7 +35,8 @@ from . import files
 TRUST = 0.9
 MAX_CLASSES = 20
 STATED = 0.9
-READER_VERSION = 2  # part of the cache key: bump when training changes
+READER_VERSION = 4  # part of the cache key: bump when training changes
+PERTURBED_COPIES = 2
 
 
 def reader_encoder(g) -> str:
@@ -82,10 +85,10 @@ class AttributeReader:
     @classmethod
     def train(cls, g, table: Table, parts: dict[str, np.ndarray], attributes: list[str], *,
               cache: Path | None = None, steps: int = 1000) -> AttributeReader:
-        """Train on the real train rows for about `steps` batches at most (early stopping on val), or
-        reuse the cached reader."""
+        """Train on the real train rows and `PERTURBED_COPIES` perturbed copies of each (perturb.py) for about
+        `steps` batches at most, early stopping on the real val rows and a perturbed copy of each; or reuse
+        the cached reader."""
         from ..api import load
-        from ..predictor import Predictor
 
         role, column, encoder = g.output_role, g.target, reader_encoder(g)
         key = _key(table, column, np.concatenate([parts["train"], parts["val"]]), attributes,
@@ -94,16 +97,13 @@ class AttributeReader:
         if folder is not None and (folder / "polymodal.json").exists():
             return cls(load(folder), attributes, column, role)
         df = _frame(table, column, role, attributes)
-        df["split"] = "ignore"
-        df.loc[parts["train"], "split"] = "train"
-        df.loc[parts["val"] if len(parts["val"]) else parts["train"], "split"] = "val"
-        df = df[df["split"] != "ignore"].reset_index(drop=True)
-        torch.manual_seed(0)
-        epochs = int(np.clip(steps / np.ceil(len(parts["train"]) / 64), 30, 300))  # small tables: more epochs
-        p = Predictor(attributes, encoders={column: encoder}, baselines=False, epochs=epochs, patience=15,
-                      batch_size=64, lr=2e-3, overrides={column: role}, progress=False, seed=0)
-        p.fit(df, out=folder)
-        return cls(p, attributes, column, role)
+        val = parts["val"] if len(parts["val"]) else parts["train"]
+        with scratch_folder() as tmp:
+            df = pd.concat([df.iloc[parts["train"]].assign(split="train"), df.iloc[val].assign(split="val"),
+                            _perturbed(g, df, parts["train"], Path(tmp) / "train", PERTURBED_COPIES, "train"),
+                            _perturbed(g, df, val, Path(tmp) / "val", 1, "val")], ignore_index=True)
+            predictor = _fit_reader(df, attributes, column, role, encoder, steps, folder)
+        return cls(predictor, attributes, column, role)
 
     def read(self, paths: list[str | Path]) -> pd.DataFrame:
         """The reader's label for every attribute of every file, one row per file."""
@@ -115,6 +115,29 @@ class AttributeReader:
         read = self.read(paths)
         return {a: float((read[a].astype(str).to_numpy() == truth[a].astype(str).to_numpy()).mean())
                 for a in self.attributes}
+
+
+def _perturbed(g, df: pd.DataFrame, rows: np.ndarray, folder: Path, copies: int, split: str) -> pd.DataFrame:
+    """Perturbed copies of `rows` (files written under `folder`) with the same attributes."""
+    from .perturb import write_perturbed
+
+    seed = {"train": 0, "val": 1}[split]  # held-out checks use seed 2 (evaluation.py)
+    paths = write_perturbed(g, [Path(p) for p in df[g.target].iloc[rows]], folder, copies=copies, seed=seed)
+    out = pd.concat([df.iloc[rows]] * copies, ignore_index=True).assign(split=split)
+    out[g.target] = [str(p) for p in paths]
+    return out
+
+
+def _fit_reader(df: pd.DataFrame, attributes: list[str], column: str, role: str, encoder: str, steps: int,
+                folder: Path | None):
+    from ..predictor import Predictor
+
+    torch.manual_seed(0)
+    batches = np.ceil((df["split"] == "train").sum() / 64)
+    epochs = int(np.clip(steps / batches, 10, 300))  # about `steps` batches: small tables get more epochs
+    p = Predictor(attributes, encoders={column: encoder}, baselines=False, epochs=epochs, patience=15,
+                  batch_size=64, lr=2e-3, overrides={column: role}, progress=False, seed=0)
+    return p.fit(df, out=folder)
 
 
 def _frame(table: Table, column: str, role: str, attributes: list[str]) -> pd.DataFrame:
