@@ -62,9 +62,12 @@ def load_predictor(path: str | Path):
     model_cfg = read_json(run / "model.json")
     p.hidden, p.dropout = model_cfg["hidden"], model_cfg["dropout"]
     p.fusion_options, p.fusion_, p.columns_ = model_cfg["fusion_options"], model_cfg["fusion"], model_cfg["columns"]
+    weights = load_file(str(run / "weights.safetensors"))
+    if p.fusion_ == "gated" and "fusion.gate.weight" in weights and "gate_rank" not in p.fusion_options:
+        p.fusion_options = {**p.fusion_options, "gate_rank": 0}  # written before the gate was factored
     p.model_ = build_model(p.fusion_, p.columns_, p.encoders_, model_cfg["out_dim"], hidden=p.hidden,
                            dropout=p.dropout, modality_dropout=0.0, fusion_options=p.fusion_options)
-    p.model_.load_state_dict(load_file(str(run / "weights.safetensors")))
+    p.model_.load_state_dict(weights)
     p.model_.eval()
     p.run_dir_ = run
     p.metrics_ = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}

@@ -9,6 +9,13 @@ modalities softmax(a, b) = (sigmoid(a - b), 1 - sigmoid(a - b)), which is the
 GMU exactly. Departure from the paper: the gates read the pre-activation
 projections W_i x_i (plus the presence bits) rather than the raw features, which
 costs M * hidden inputs instead of sum(D_i) and keeps the unit fast on a CPU.
+
+`gate_rank` (default 64; 0: the full map): the gate's `[M*hidden + M] -> [M*hidden]` map is
+factored through `gate_rank` units (two linear layers, no non-linearity between them: a
+rank-limited version of the same map). With three modalities and hidden 128 the full map is
+as much arithmetic as the three projections of EfficientNet, MiniLM and MFCC features together.
+Measured here (40 epochs, test split, seeds 0-2): rank 64 vs full, digits 0.964 vs 0.963,
+openmoji group 0.940 vs 0.937, at a third more training samples per second (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import PolymodalError
 from .base import Fusion, masked, register_fusion
 from .norm_linear import NormLinear
 from .weighted_sum import present_softmax
@@ -25,12 +33,17 @@ from .weighted_sum import present_softmax
 class GatedFusion(Fusion):
     """tanh projections per modality, mixed by per-unit softmax gates over the present modalities."""
 
-    def __init__(self, in_dims: dict[str, int], out_dim: int, *, hidden: int = 128, dropout: float = 0.1) -> None:
+    def __init__(self, in_dims: dict[str, int], out_dim: int, *, hidden: int = 128, dropout: float = 0.1,
+                 gate_rank: int = 64) -> None:
         super().__init__(in_dims, out_dim)
         n = len(self.modalities)
+        if isinstance(gate_rank, bool) or not isinstance(gate_rank, int) or gate_rank < 0:
+            raise PolymodalError(f"gated fusion: gate_rank must be a whole number >= 0 (0: the full gate), "
+                                 f"got {gate_rank!r}")
         self.proj = nn.ModuleList(
             NormLinear(self.in_dims[m], hidden) for m in self.modalities)
-        self.gate = nn.Linear(n * hidden + n, n * hidden)
+        self.gate = (nn.Linear(n * hidden + n, n * hidden) if gate_rank == 0 else
+                     nn.Sequential(nn.Linear(n * hidden + n, gate_rank, bias=False), nn.Linear(gate_rank, n * hidden)))
         self.empty = nn.Parameter(torch.zeros(hidden))  # the fused vector of a row with nothing present
         self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, out_dim))
 
