@@ -6,6 +6,8 @@ and the spoken name. Encoders are the frozen pretrained defaults (features cache
 
     python benchmarks/bench_accuracy.py [--seeds 0 1 2] [--data digits openmoji] [--epochs 40]
 
+After a change to some fusions, `--refresh gated` refits just those in every finished pair.
+
 Resumable: each finished (data set, seed) is saved atomically to `--state` (default
 `$POLYMODAL_HOME/benchmarks/accuracy`) and skipped by a later run with the same epochs; the section
 in BENCHMARKS.md is rewritten after every finished pair, so it always says which seeds it covers.
@@ -34,11 +36,11 @@ SETUPS = {
 }
 
 
-def run(name: str, seed: int, epochs: int) -> pd.DataFrame:
+def run(name: str, seed: int, epochs: int, fusion: str = "all") -> pd.DataFrame:
     table = build(name, data_home() / name)
     setup = SETUPS[name]
-    p = Predictor(setup["label"], fusion="all", encoders=setup["encoders"], overrides=setup.get("overrides"),
-                  epochs=epochs, seed=seed, progress=False)
+    p = Predictor(setup["label"], fusion=fusion, encoders=setup["encoders"], overrides=setup.get("overrides"),
+                  epochs=epochs, seed=seed, progress=False, baselines=fusion == "all")
     p.fit(table)
     df = p.comparison_[["name", "kind", "test_accuracy", "test_f1_macro", "seconds"]].copy()
     df["seed"] = seed
@@ -49,20 +51,36 @@ def result_path(state: Path, name: str, seed: int, epochs: int) -> Path:
     return state / f"{name}-seed{seed}-epochs{epochs}.csv"
 
 
-def run_or_load(state: Path, name: str, seed: int, epochs: int) -> pd.DataFrame:
-    """One (data set, seed) pair: read back when an earlier run finished it, else train and save atomically."""
-    path = result_path(state, name, seed, epochs)
-    if path.exists():
-        print(f"{name} seed {seed}: finished earlier, read from {path}", flush=True)
-        return pd.read_csv(path)
-    started = time.time()
-    df = run(name, seed, epochs)
-    df["pair_seconds"] = round(time.time() - started, 1)
-    state.mkdir(parents=True, exist_ok=True)
+def save(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     df.to_csv(tmp, index=False)
-    tmp.replace(path)
-    print(f"{name} seed {seed}: done in {time.time() - started:.0f} s, saved to {path}", flush=True)
+    tmp.replace(path)  # atomic: a pair's file is whole or absent
+
+
+def run_or_load(state: Path, name: str, seed: int, epochs: int, refresh: list[str] = ()) -> pd.DataFrame:
+    """One (data set, seed) pair: read back when an earlier run finished it, else train and save atomically.
+    `refresh`: fusions refitted alone (same seed, epochs and data) and their rows replaced in a finished pair,
+    after a change to those fusions; the rows say so in a `refreshed` column."""
+    path = result_path(state, name, seed, epochs)
+    if not path.exists():
+        started = time.time()
+        df = run(name, seed, epochs)
+        df["pair_seconds"] = round(time.time() - started, 1)
+        save(df, path)
+        print(f"{name} seed {seed}: done in {time.time() - started:.0f} s, saved to {path}", flush=True)
+        return df
+    print(f"{name} seed {seed}: finished earlier, read from {path}", flush=True)
+    df = pd.read_csv(path)
+    for fusion in refresh:
+        new = run(name, seed, epochs, fusion)
+        new = new[new["name"] == fusion].assign(refreshed=time.strftime("%Y-%m-%d"))
+        if new.empty:
+            raise SystemExit(f"--refresh {fusion}: the fit has no candidate of that name")
+        df = pd.concat([df[df["name"] != fusion], new], ignore_index=True)
+        df["pair_seconds"] = df["pair_seconds"].max()
+        save(df, path)
+        print(f"{name} seed {seed}: {fusion} refitted: {new['test_accuracy'].iloc[0]:.4f}", flush=True)
     return df
 
 
@@ -94,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's own); 1 keeps a shared, busy machine from "
                              "stalling every parallel region on a descheduled thread")
+    parser.add_argument("--refresh", nargs="+", default=[], metavar="FUSION",
+                        help="refit these fusions in every finished pair and replace their rows (after a change)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:
@@ -108,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     done: dict[str, list[pd.DataFrame]] = {name: [] for name in args.data}
     for name in args.data:
         for seed in args.seeds:
-            done[name].append(run_or_load(args.state, name, seed, args.epochs))
+            done[name].append(run_or_load(args.state, name, seed, args.epochs, args.refresh))
             lines = list(head)
             for n, frames in done.items():
                 if frames:
@@ -125,6 +145,11 @@ def section(name: str, rows: pd.DataFrame, planned: list[int]) -> list[str]:
     lines = markdown(name, table, seeds)
     if len(seeds) < len(planned):
         lines.insert(2, f"**Partial: {len(seeds)} of {len(planned)} planned seeds finished.** ")
+    if "refreshed" in rows and rows["refreshed"].notna().any():
+        again = rows[rows["refreshed"].notna()]
+        lines[-1:-1] = ["", "Refitted alone after a change (same seeds, epochs and data; `--refresh`): "
+                        + ", ".join(f"{n} on {d}" for n, d in again.groupby("name")["refreshed"].max().items())
+                        + "."]
     if "pair_seconds" in rows:
         per = rows.groupby("seed")["pair_seconds"].first()
         lines[-1:-1] = ["", "Wall time per seed (whole fit): "
