@@ -72,6 +72,8 @@ def run_one(name: str, work: Path, threads: int) -> dict:
     setting, options = CONFIGS[name]
     table = table_path(setting["data"])
     torch.set_num_threads(threads)
+    pointer = work / "runs" / name / "checkpoint" / "checkpoint.json"  # an interrupted fit of an earlier call
+    resumed = json.loads(pointer.read_text())["epoch"] + 1 if pointer.exists() else 0
     load_before = load_average()
     started = time.perf_counter()
     g = pm.Generator(setting["task"], prompt=setting["prompt"], target=setting["target"], evaluate=False,
@@ -83,7 +85,8 @@ def run_one(name: str, work: Path, threads: int) -> dict:
             "text_encoder": options.get("text_encoder", "minilm"), "image_size": g.image_size,
             "fit_seconds": round(fit_seconds, 1), "train_seconds": round(g.train_seconds_, 1),
             "steps": len(g.history_) * (g.split_sizes_["train"] // min(g.batch_size, g.split_sizes_["train"])),
-            "threads": threads, "load_before": load_before, "load_after": load_average(), "metrics": metrics}
+            "threads": threads, "load_before": load_before, "load_after": load_average(), "resumed_at_epoch": resumed,
+            "metrics": metrics}
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -165,6 +168,14 @@ def audio_line(results: list[dict]) -> str:
             f"{fmt(audio[0]['metrics'].get('real_spectral_distance_same_prompt'))}.")
 
 
+def resumed_line(results: list[dict]) -> str:
+    """Fits that continued from an earlier call's checkpoint: their training time spans both calls (and the
+    load of both), while `load avg` is the one at the last start."""
+    resumed = [r for r in results if r.get("resumed_at_epoch")]
+    return ("Resumed fits (training time summed over the calls; earlier epochs ran under other load): " + "; ".join(
+        f"{r['name']} at epoch {r['resumed_at_epoch']} of {r['epochs']}" for r in resumed) + ".") if resumed else ""
+
+
 def section(results: list[dict]) -> str:
     facts = machine()
     threads = sorted({str(r["threads"]) for r in results}) or ["?"]
@@ -200,6 +211,7 @@ def section(results: list[dict]) -> str:
         audio_line(results),
         "### openmoji, text-to-image (32x32; test prompts are emojis never seen in training)",
         emoji_table(results),
+        resumed_line(results),
     ]
     return "\n\n".join(p for p in parts if p)
 
