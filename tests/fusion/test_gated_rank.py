@@ -26,7 +26,7 @@ def test_the_gate_is_factored_by_default_and_full_on_request():
     x = torch.cat([torch.stack([p(feats[m]) for m, p in zip(small.modalities, small.proj, strict=True)], 1)
                    .flatten(1), torch.ones(5, 3)], 1)
     assert torch.linalg.matrix_rank(small.gate[1].weight @ small.gate[0].weight) <= 2
-    assert small.gate(x).shape == (5, 24)
+    assert small.gate(x).shape == (5, 24) and small(feats, masks).shape == (5, 3)
 
 
 @pytest.mark.parametrize("bad", [-3, 2.5, "64", True])

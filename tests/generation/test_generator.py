@@ -119,6 +119,20 @@ def test_default_length_is_a_number_of_batches_whatever_the_table_size():
     assert gan._epochs(1400) == 286 and pm.Generator(epochs=7)._epochs(1400) == 7
 
 
+@pytest.mark.slow
+def test_image_evaluation_has_frechet_at_the_floors_sample_size_and_r_precision(fitted, tiny_shapes):
+    g, _ = fitted["text-to-image"]
+    m = g.evaluate(tiny_shapes, attributes=[], features=True)
+    n = m["eval_rows"]
+    assert n >= 4 and m["frechet_samples"] == n // 2
+    for key in ("frechet_efficientnet_lite0", "frechet_efficientnet_lite0_real_halves",
+                "frechet_efficientnet_lite0_all_rows"):
+        assert np.isfinite(m[key]) and m[key] >= 0, key
+    # a 3-epoch, 16 px generator is far from real images; real halves are not
+    assert m["frechet_efficientnet_lite0"] > m["frechet_efficientnet_lite0_real_halves"]
+    assert 0 <= m["r_precision"] <= 1 and m["r_precision_chance"] == pytest.approx(1 / m["r_precision_candidates"])
+
+
 def test_bad_prompts_are_clear_errors(fitted):
     g, _ = fitted["text-to-image"]
     with pytest.raises(PolymodalError, match="prompt 1: empty"):

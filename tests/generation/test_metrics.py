@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from polymodal.metrics.generation import frechet_distance, mean_pairwise_distance, r_precision
+from polymodal.metrics.generation import frechet_distance, frechet_with_floor, mean_pairwise_distance, r_precision
 
 
 def test_frechet_distance_of_gaussians():
@@ -17,6 +17,21 @@ def test_frechet_distance_of_gaussians():
     assert frechet_distance(a, scaled) == pytest.approx(np.trace(np.cov(a, rowvar=False)), rel=1e-6)
     with pytest.raises(ValueError, match="at least 2"):
         frechet_distance(a[:1], a)
+
+
+def test_frechet_floor_and_generated_distance_use_the_same_sample_size():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(300, 200))  # fewer rows per half than dimensions: a strongly biased estimate
+    same = rng.normal(size=(300, 200))  # a perfect generator
+    fd = frechet_with_floor(real, same)
+    assert fd["samples"] == 150 and fd["full"] < 0.6 * fd["floor"]  # the bias the halves correct for
+    assert fd["generated"] == pytest.approx(fd["floor"], rel=0.1)  # indistinguishable from real, as it should
+    shifted = frechet_with_floor(real, same + 1.0)  # a mean off by 1 in each of 200 dimensions: +200
+    assert shifted["generated"] - fd["generated"] == pytest.approx(200, rel=0.15)
+    with pytest.raises(ValueError, match="row for row"):
+        frechet_with_floor(real, same[:10])
+    with pytest.raises(ValueError, match="at least 4 rows"):
+        frechet_with_floor(real[:3], same[:3])
 
 
 def test_r_precision_counts_rows_whose_own_text_wins():

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from ..data.text import normalize_text
-from ..metrics.generation import frechet_distance, mean_pairwise_distance, r_precision
+from ..metrics.generation import frechet_with_floor, mean_pairwise_distance, r_precision
 from .readers import TRUST, AttributeReader, default_attributes, real_paths, scratch_folder, write_samples
 
 DIVERSITY_PROMPTS = 16
@@ -134,10 +134,11 @@ def image_metrics(g, table, parts, rows, paths, prompts, aligner, cache) -> dict
     folder = Path(paths[0]).parent / "real"
     real_files = write_samples(g, g.medium_.output(g.load_targets(table, rows)), folder)
     real, fake = _efficientnet_features(real_files), _efficientnet_features(paths)
-    half = len(real) // 2
-    out = {"frechet_efficientnet_lite0": frechet_distance(real, fake),
-           "frechet_efficientnet_lite0_real_halves": frechet_distance(real[:half], real[half:2 * half])
-           if half >= 2 else None}
+    out = {}
+    if len(real) >= 4:
+        fd = frechet_with_floor(real, fake)
+        out = {"frechet_efficientnet_lite0": fd["generated"], "frechet_efficientnet_lite0_real_halves": fd["floor"],
+               "frechet_efficientnet_lite0_all_rows": fd["full"], "frechet_samples": fd["samples"]}
     aligner = aligner or _aligner(g, table, parts, cache)
     texts = list(dict.fromkeys(prompts))
     if len(texts) < 2:

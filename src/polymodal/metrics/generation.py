@@ -28,6 +28,26 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f) - 2 * np.trace(root))
 
 
+def frechet_with_floor(real: np.ndarray, fake: np.ndarray) -> dict[str, float | int]:
+    """Fréchet distance of generated features to real ones next to the real-vs-real floor, at one sample size.
+
+    With fewer samples than feature dimensions the covariance estimates are poor and the distance is
+    biased upward, the more the fewer samples: a floor from two real halves compared with a distance
+    from all rows would favour the generator. So both use halves: `fake` rows of the second half
+    (generated for the second half's prompts, row for row) and real rows of the second half, each
+    against the first real half. `full` is the distance over all rows (larger samples, not
+    comparable with the floor)."""
+    if len(real) != len(fake):
+        raise ValueError(f"real and generated features must pair row for row, got {len(real)} and {len(fake)}")
+    half = len(real) // 2
+    if half < 2:
+        raise ValueError(f"the floor needs at least 4 rows, got {len(real)}")
+    reference = real[:half]
+    return {"generated": frechet_distance(reference, fake[half:2 * half]),
+            "floor": frechet_distance(reference, real[half:2 * half]),
+            "full": frechet_distance(real, fake), "samples": half}
+
+
 def r_precision(sim: np.ndarray, true: np.ndarray, *, r: int = 100, seed: int = 0) -> float:
     """R-precision as in AttnGAN (Xu et al. 2018): for each generated sample (row of `sim`, its
     similarity to every candidate text), rank its own text `true[i]` among itself and r - 1 other
