@@ -13,7 +13,13 @@ Speed, measured on 2 CPU cores: the layer is written out (one fused q/k/v
 projection and `scaled_dot_product_attention`) instead of `nn.TransformerEncoderLayer`
 + `nn.MultiheadAttention`, and dropout is applied once, to the pooled vector:
 CPU dropout masks are slow to draw, and per-token dropout on three or four tokens
-doubled the step time for no clear gain. The feed-forward block is `hidden` wide.
+doubled the step time for no clear gain. The feed-forward block is as wide as the tokens.
+
+`width` (default 64; 0: `hidden`): the width of the modality tokens and of the encoder layer; the
+pooled vector is mapped to `out_dim` at the end. The layer's arithmetic grows with the square of
+the width, and at 128 it was more than the feature projections themselves: measured here (40
+epochs, test split, seeds 0-2) width 64 vs 128 gave digits 0.977 ± 0.012 vs 0.978 ± 0.005 and
+openmoji group 0.942 ± 0.003 vs 0.934 ± 0.005, at about 1.7x the training samples per second.
 """
 
 from __future__ import annotations
@@ -65,10 +71,13 @@ class AttentionFusion(Fusion):
     """Modality tokens -> transformer encoder layer(s) -> learned-query attention pooling -> linear."""
 
     def __init__(self, in_dims: dict[str, int], out_dim: int, *, hidden: int = 128, dropout: float = 0.1,
-                 heads: int = 4, layers: int = 1) -> None:
+                 heads: int = 4, layers: int = 1, width: int = 64) -> None:
         super().__init__(in_dims, out_dim)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 0:
+            raise PolymodalError(f"attention fusion: width must be a whole number >= 0 (0: hidden), got {width!r}")
+        hidden = width or hidden  # the tokens' width from here on
         if hidden % heads:
-            raise PolymodalError(f"attention fusion: hidden={hidden} is not divisible by heads={heads}")
+            raise PolymodalError(f"attention fusion: width {hidden} is not divisible by heads={heads}")
         # One projection per modality: its bias doubles as a modality-type embedding.
         self.proj = nn.ModuleList(
             NormLinear(self.in_dims[m], hidden) for m in self.modalities)
@@ -77,6 +86,12 @@ class AttentionFusion(Fusion):
         self.query = nn.Parameter(torch.randn(hidden) * hidden**-0.5)
         self.empty = nn.Parameter(torch.zeros(hidden))  # the pooled vector of a row with nothing present
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+
+    @classmethod
+    def options_from_weights(cls, weights: dict[str, torch.Tensor], options: dict) -> dict:
+        if "width" not in options and "query" in weights:  # runs saved before tokens had their own width
+            return {**options, "width": int(weights["query"].shape[0])}
+        return options
 
     def forward(self, feats: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> torch.Tensor:
         pairs = zip(self.modalities, self.proj, strict=True)

@@ -43,6 +43,12 @@ class Fusion(nn.Module):
     def forward(self, feats: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
+    @classmethod
+    def options_from_weights(cls, weights: dict[str, torch.Tensor], options: dict) -> dict:
+        """The constructor options that saved `weights` (this fusion's own, unprefixed) were built with,
+        given the options a run recorded: a run written before a default changed records no value for it."""
+        return options
+
 
 FUSIONS: dict[str, type[Fusion]] = {}
 _MODULES = ("concat", "weighted_sum", "gated", "attention", "cross_attention", "tensor", "low_rank", "late")
@@ -60,6 +66,14 @@ def register_fusion(name: str):
 def load_all() -> None:
     """Import every module of this registry so that each registers itself."""
     import_modules(__package__, _MODULES)
+
+
+def options_for_weights(name: str, weights: dict[str, torch.Tensor], options: dict, prefix: str = "fusion."
+                        ) -> dict:
+    """`options` completed from a saved model's weights (keys under `prefix`) by the fusion's own rule."""
+    load_all()
+    own = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    return FUSIONS[name].options_from_weights(own, dict(options)) if name in FUSIONS else dict(options)
 
 
 def fusion_names() -> list[str]:

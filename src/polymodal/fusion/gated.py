@@ -48,6 +48,12 @@ class GatedFusion(Fusion):
         self.empty = nn.Parameter(torch.zeros(hidden))  # the fused vector of a row with nothing present
         self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, out_dim))
 
+    @classmethod
+    def options_from_weights(cls, weights: dict[str, torch.Tensor], options: dict) -> dict:
+        if "gate_rank" not in options and "gate.weight" in weights:  # saved before the gate was factored
+            return {**options, "gate_rank": 0}
+        return options
+
     def fuse(self, feats: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> torch.Tensor:
         """The gated mixture, `[B, hidden]`, before the output layer."""
         present = torch.stack([masks[m].bool() for m in self.modalities], dim=1)  # [B, M]
