@@ -17,9 +17,10 @@ doubled the step time for no clear gain. The feed-forward block is as wide as th
 
 `width` (default 64; 0: `hidden`): the width of the modality tokens and of the encoder layer; the
 pooled vector is mapped to `out_dim` at the end. The layer's arithmetic grows with the square of
-the width, and at 128 it was more than the feature projections themselves: measured here (40
-epochs, test split, seeds 0-2) width 64 vs 128 gave digits 0.977 ± 0.012 vs 0.978 ± 0.005 and
-openmoji group 0.942 ± 0.003 vs 0.934 ± 0.005, at about 1.7x the training samples per second.
+the width, and at 128 it was more than the feature projections themselves. Measured here
+(BENCHMARKS.md, accuracy table, 40 epochs, seeds 0-2), width 64 vs 128: digits 0.976 ± 0.008 vs
+0.978 ± 0.005, openmoji group 0.932 ± 0.001 vs 0.934 ± 0.005 (another draw of the initial weights
+gave 0.977 and 0.942 at 64: the difference is within that noise), at about 1.7x the samples/s.
 """
 
 from __future__ import annotations
