@@ -109,7 +109,7 @@ def _fit_generator(args: argparse.Namespace) -> int:
     from .generation import Generator
 
     options = _training_options(args)
-    g = Generator(args.task, model=args.model or "cgan", prompt=args.prompt, target=args.target,
+    g = Generator(args.task, model=args.model or "cvae", prompt=args.prompt, target=args.target,
                   text_encoder=args.text_encoder, image_size=args.image_size, seed=args.seed,
                   evaluate=not args.no_evaluate, on_error=args.on_error, **options)
     g.fit(args.table, out=args.out, resume=args.resume)
@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", metavar="COL", help="the column to generate (caption: default caption; "
                    "text-to-X: default image, audio or video)")
     p.add_argument("--model", metavar="NAME", help="generative model (caption: gru or transformer; text-to-X: "
-                   "cgan (default), cvae or unconditional)")
+                   "cvae (default), cgan or unconditional)")
     gen = p.add_argument_group("generation (--task text-to-image|text-to-audio|text-to-video)")
     gen.add_argument("--prompt", default="caption", help="the text column to generate from (default: caption)")
     gen.add_argument("--text-encoder", default="minilm", choices=("minilm", "gru"),

@@ -1,6 +1,6 @@
 """`Generator`: text-to-image, text-to-audio and text-to-video behind one scikit-learn-like facade.
 
-    g = Generator("text-to-image", model="cgan", prompt="caption", target="image").fit(table, out="runs/t2i")
+    g = Generator("text-to-image", model="cvae", prompt="caption", target="image").fit(table, out="runs/t2i")
     images = g.generate(["a large red circle on the left"], n=8, seed=0)   # [8, 3, 32, 32] in [0, 1]
     g.write(images, "grid.png"); g.evaluate(table)
     g = polymodal.load("runs/t2i")
@@ -43,7 +43,7 @@ PREVIEW_SAMPLES = 4
 
 
 class Generator:
-    def __init__(self, task: str = "text-to-image", model: str = "cgan", prompt: str = "caption",
+    def __init__(self, task: str = "text-to-image", model: str = "cvae", prompt: str = "caption",
                  target: str | None = None, *, text_encoder: str = "minilm", image_size: int = 32, frames: int = 8,
                  seconds: float = 1.0, n_mels: int = 64, audio_frames: int = 64, z_dim: int = 64,
                  cond_dim: int = 128, width: int = 32, epochs: int | None = None, batch_size: int = 64,
