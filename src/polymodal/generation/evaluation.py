@@ -36,11 +36,13 @@ R_CANDIDATES = 100
 
 
 def evaluate_generator(g, data, *, attributes: list[str] | None = None, aligner=None, features: bool = True,
-                       seed: int = 0, max_rows: int | None = None) -> dict:
+                       seed: int = 0, max_rows: int | None = None, reader_steps: int = 1000) -> dict:
     """Metrics (JSON-able) of samples generated for the held-out prompts of `data`. `attributes`: the
     columns to read (default: the categorical columns the prompts state); `features=False` skips the
     Fréchet distance and R-precision of images (they need EfficientNet-Lite0 and an alignment model);
-    `aligner`: an Aligner of the target and prompt columns to use instead of training one."""
+    `aligner`: an Aligner of the target and prompt columns to use instead of training one; `max_rows`:
+    judge only the first held-out prompts; `reader_steps`: the attribute readers' training batches (a
+    reader that reads too few held-out real files right is not trusted, whatever its length)."""
     table, parts = g._read(data, None)
     split = "test" if len(parts["test"]) else "val" if len(parts["val"]) else "train"
     rows = parts[split][:max_rows]
@@ -54,7 +56,8 @@ def evaluate_generator(g, data, *, attributes: list[str] | None = None, aligner=
         wanted = g.attributes if attributes is None and g.attributes is not None else attributes
         names = wanted if wanted is not None else default_attributes(table, g.prompt, [g.target])
         if names:
-            metrics.update(attribute_metrics(g, table, parts, rows, paths, names, cache, metrics["notes"]))
+            metrics.update(attribute_metrics(g, table, parts, rows, paths, names, cache, metrics["notes"],
+                                             steps=reader_steps))
         if g.output_role == "image" and features:
             metrics.update(image_metrics(g, table, parts, rows, paths, prompts, aligner, cache))
         if g.output_role == "audio":
@@ -70,12 +73,12 @@ def _cache_dir(g) -> Path:
     return home() / "evaluators"
 
 
-def attribute_metrics(g, table, parts, rows, paths, names, cache, notes: list[str]) -> dict:
+def attribute_metrics(g, table, parts, rows, paths, names, cache, notes: list[str], *, steps: int = 1000) -> dict:
     """Per attribute: the reader's accuracy on held-out real files, as they are and perturbed, and on the
     generated ones (scored only when both real accuracies reach `TRUST`)."""
     from .perturb import write_perturbed
 
-    reader = AttributeReader.train(g, table, parts, names, cache=cache)
+    reader = AttributeReader.train(g, table, parts, names, cache=cache, steps=steps)
     truth = table.df[names].iloc[rows].reset_index(drop=True)
     real_files = real_paths(table, g.target, g.output_role, rows)
     real = reader.accuracy(real_files, truth)
