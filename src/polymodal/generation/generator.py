@@ -46,7 +46,7 @@ class Generator:
     def __init__(self, task: str = "text-to-image", model: str = "cvae", prompt: str = "caption",
                  target: str | None = None, *, text_encoder: str = "minilm", image_size: int = 32, frames: int = 8,
                  seconds: float = 1.0, n_mels: int = 64, audio_frames: int = 64, z_dim: int = 64,
-                 cond_dim: int = 128, width: int = 32, epochs: int | None = None, batch_size: int = 64,
+                 cond_dim: int = 128, width: int = 16, epochs: int | None = None, batch_size: int = 64,
                  lr: float | None = None, seed: int = 0,
                  model_options: dict | None = None, attributes: list[str] | None = None, evaluate: bool = True,
                  on_error: str = "error", progress: bool = True):
