@@ -27,7 +27,7 @@ import torch
 
 from ..data.text import normalize_text
 from ..metrics.generation import frechet_with_floor, mean_pairwise_distance, r_precision
-from .readers import TRUST, AttributeReader, default_attributes, real_paths, scratch_folder, write_samples
+from .readers import READER_STEPS, TRUST, AttributeReader, default_attributes, real_paths, scratch_folder, write_samples
 
 DIVERSITY_PROMPTS = 16
 DIVERSITY_SAMPLES = 8
@@ -36,7 +36,7 @@ R_CANDIDATES = 100
 
 
 def evaluate_generator(g, data, *, attributes: list[str] | None = None, aligner=None, features: bool = True,
-                       seed: int = 0, max_rows: int | None = None, reader_steps: int = 1000) -> dict:
+                       seed: int = 0, max_rows: int | None = None, reader_steps: int = READER_STEPS) -> dict:
     """Metrics (JSON-able) of samples generated for the held-out prompts of `data`. `attributes`: the
     columns to read (default: the categorical columns the prompts state); `features=False` skips the
     Fréchet distance and R-precision of images (they need EfficientNet-Lite0 and an alignment model);
@@ -73,7 +73,7 @@ def _cache_dir(g) -> Path:
     return home() / "evaluators"
 
 
-def attribute_metrics(g, table, parts, rows, paths, names, cache, notes: list[str], *, steps: int = 1000) -> dict:
+def attribute_metrics(g, table, parts, rows, paths, names, cache, notes: list[str], *, steps: int) -> dict:
     """Per attribute: the reader's accuracy on held-out real files, as they are and perturbed, and on the
     generated ones (scored only when both real accuracies reach `TRUST`)."""
     from .perturb import write_perturbed

@@ -33,6 +33,7 @@ from ..features import cell_values
 from . import files
 
 TRUST = 0.9
+READER_STEPS = 1000  # training batches of a reader, at most (early stopping may end it sooner)
 MAX_CLASSES = 20
 STATED = 0.9
 READER_VERSION = 4  # part of the cache key: bump when training changes
@@ -84,7 +85,7 @@ class AttributeReader:
 
     @classmethod
     def train(cls, g, table: Table, parts: dict[str, np.ndarray], attributes: list[str], *,
-              cache: Path | None = None, steps: int = 1000) -> AttributeReader:
+              cache: Path | None = None, steps: int = READER_STEPS) -> AttributeReader:
         """Train on the real train rows and `PERTURBED_COPIES` perturbed copies of each (perturb.py) for about
         `steps` batches at most, early stopping on the real val rows and a perturbed copy of each; or reuse
         the cached reader."""
