@@ -61,6 +61,18 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fusions(args: argparse.Namespace) -> int:
+    from .fusion.base import fusion_names
+    from .fusion.options import option_defaults, summary
+
+    t = RichTable("name", "what", "options (default)", title="Fusions (fit --fusion NAME|all, "
+                  "--fusion-option NAME.KEY=VALUE)")
+    for name in fusion_names():
+        t.add_row(name, summary(name), ", ".join(f"{k}={v}" for k, v in option_defaults(name).items()))
+    console.print(t)
+    return 0
+
+
 def _parse_knobs(pairs: list[str]) -> dict:
     knobs = {}
     for pair in pairs or []:
@@ -87,6 +99,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         return _fit_captioner(args)
     if args.task in GENERATION_TASKS:
         return _fit_generator(args)
+    from .fusion.options import parse_cli
     from .predictor import Predictor
 
     predictor = Predictor(
@@ -94,7 +107,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         epochs=args.epochs or 40, batch_size=args.batch_size or 128, lr=args.lr or 2e-3, hidden=args.hidden,
         modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
         encoder_mode=args.encoder_mode, baselines=not args.no_baselines, overrides=_overrides(args),
-        on_error=args.on_error, require_all=args.require_all)
+        on_error=args.on_error, require_all=args.require_all, fusion_options=parse_cli(args.fusion_option))
     predictor.fit(args.table, out=args.out, resume=args.resume)
     print_comparison(console, predictor.comparison_, predictor.task_.monitor)
     console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {args.out} (report: {args.out}/report.html)")
@@ -365,10 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a recipe option (see data list)")
     p.set_defaults(func=cmd_data_build)
 
+    p = sub.add_parser("fusions", help="list the fusions, the paper behind each, and their options")
+    p.set_defaults(func=cmd_fusions)
+
     p = sub.add_parser("fit", help="fit a multimodal predictor on a table and write a run directory")
     p.add_argument("table")
     _add_schema_flags(p)
     p.add_argument("--fusion", default="concat", help="fusion name, comma list, or 'all' (see `polymodal fusions`)")
+    p.add_argument("--fusion-option", action="append", metavar="[FUSION.]KEY=VALUE",
+                   help="a fusion's constructor option, e.g. gated.gate_rank=0 or attention.width=32 (repeat; "
+                        "without FUSION. it reaches every fusion trained)")
     p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
     p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
     p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression",

@@ -22,6 +22,7 @@ from .errors import PolymodalError
 from .features import choose_encoders, materialize, parse_encoder_spec, split_rows
 from .fitting import Candidate, build_model, fit_candidate
 from .fusion.base import fusion_names
+from .fusion.options import check_options, options_for
 from .model import MultimodalModel
 from .schema import Schema, detect_schema
 from .tasks import Classification, MultiTask, Task, encode_targets, make_task
@@ -35,6 +36,8 @@ class Predictor:
     `fusion` is a registered fusion name, a comma-separated list, or "all" (every fusion is
     trained; the best on validation is kept, the rest are compared in the report). With
     `baselines=True` each modality alone is trained too, so the report shows what fusion adds.
+    `fusion_options`: constructor options, flat for every fusion trained (``{"gate_rank": 0}``) or per
+    fusion (``{"gated": {"gate_rank": 0}}``); see fusion/options.py. Baselines keep the defaults.
     """
 
     def __init__(self, label: str | list[str], *, fusion: str = "concat", encoders: str | dict | None = None,
@@ -56,6 +59,7 @@ class Predictor:
     # ----------------------------------------------------------------- fit
     def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Predictor:
         started = time.time()
+        check_options(self.fusion_options, self._fusions())  # before any time is spent on the table
         table = read_table(data)
         self.schema_ = detect_schema(table, label=self.label, overrides=self.overrides)
         report = validate(table, self.schema_, on_error=self.on_error, require_all=self.require_all)
@@ -111,16 +115,18 @@ class Predictor:
         for i, cand in enumerate(cands):
             if self.progress:
                 print(f"[{i + 1}/{len(cands)}] {cand.name}", flush=True)
-            model = self._model(cand.fusion, cand.columns, modality_dropout=self.modality_dropout
-                                if cand.kind == "fusion" else 0.0)
+            fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults
+            model = self._model(cand.fusion, cand.columns, modality_dropout=self.modality_dropout if fusion else 0.0,
+                                options=self.fusion_options if fusion else None)
             fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, train_args=train_args,
                           model=model)
         return cands
 
-    def _model(self, fusion: str, columns: list[str], modality_dropout: float) -> MultimodalModel:
+    def _model(self, fusion: str, columns: list[str], modality_dropout: float, options: dict | None
+               ) -> MultimodalModel:
         return build_model(fusion, columns, self.encoders_, self.task_.out_dim, hidden=self.hidden,
                            dropout=self.dropout, modality_dropout=modality_dropout,
-                           fusion_options=self.fusion_options, seed=self.seed)
+                           fusion_options=options_for(options, fusion), seed=self.seed)
 
     def _choose_best(self) -> None:
         fused = [c for c in self.candidates_ if c.kind == "fusion"]

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from . import __version__
 from .encoders.base import encoders_from_state, encoders_state
 from .fusion.base import options_for_weights
+from .fusion.options import is_per_fusion, options_for
 from .run import FORMAT, check_run, read_json, save_tensors, write_json
 from .schema import Schema
 from .tasks import task_from_state
@@ -64,9 +65,11 @@ def load_predictor(path: str | Path):
     p.hidden, p.dropout = model_cfg["hidden"], model_cfg["dropout"]
     p.fusion_options, p.fusion_, p.columns_ = model_cfg["fusion_options"], model_cfg["fusion"], model_cfg["columns"]
     weights = load_file(str(run / "weights.safetensors"))
-    p.fusion_options = options_for_weights(p.fusion_, weights, p.fusion_options)  # runs of older defaults
+    # the best fusion's own options, completed from its weights for runs of older defaults
+    options = options_for_weights(p.fusion_, weights, options_for(p.fusion_options, p.fusion_))
+    p.fusion_options = {**p.fusion_options, p.fusion_: options} if is_per_fusion(p.fusion_options) else options
     p.model_ = build_model(p.fusion_, p.columns_, p.encoders_, model_cfg["out_dim"], hidden=p.hidden,
-                           dropout=p.dropout, modality_dropout=0.0, fusion_options=p.fusion_options)
+                           dropout=p.dropout, modality_dropout=0.0, fusion_options=options)
     p.model_.load_state_dict(weights)
     p.model_.eval()
     p.run_dir_ = run
