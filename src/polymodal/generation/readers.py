@@ -36,8 +36,9 @@ TRUST = 0.9
 READER_STEPS = 1000  # training batches of a reader, at most (early stopping may end it sooner)
 MAX_CLASSES = 20
 STATED = 0.9
-READER_VERSION = 4  # part of the cache key: bump when training changes
+READER_VERSION = 5  # part of the cache key: bump when training changes
 PERTURBED_COPIES = 2
+MIN_EPOCHS = 3  # a reader sees every training file at least this often, however few `steps` it is given
 
 
 def reader_encoder(g) -> str:
@@ -135,7 +136,7 @@ def _fit_reader(df: pd.DataFrame, attributes: list[str], column: str, role: str,
 
     torch.manual_seed(0)
     batches = np.ceil((df["split"] == "train").sum() / 64)
-    epochs = int(np.clip(steps / batches, 10, 300))  # about `steps` batches: small tables get more epochs
+    epochs = int(np.clip(steps / batches, MIN_EPOCHS, 300))  # about `steps` batches: small tables get more epochs
     p = Predictor(attributes, encoders={column: encoder}, baselines=False, epochs=epochs, patience=15,
                   batch_size=64, lr=2e-3, overrides={column: role}, progress=False, seed=0)
     return p.fit(df, out=folder)
