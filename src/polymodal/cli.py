@@ -66,7 +66,9 @@ def cmd_fusions(args: argparse.Namespace) -> int:
     from .fusion.options import option_defaults, summary
 
     t = RichTable("name", "what", "options (default)", title="Fusions (fit --fusion NAME|all, "
-                  "--fusion-option NAME.KEY=VALUE)")
+                  "--fusion-option NAME.KEY=VALUE)",
+                  caption="hidden and dropout are set for every model, baselines included, by fit's --hidden "
+                          "(and Predictor(dropout=)); the unimodal baselines get no other option")
     for name in fusion_names():
         t.add_row(name, summary(name), ", ".join(f"{k}={v}" for k, v in option_defaults(name).items()))
     console.print(t)
@@ -95,6 +97,8 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    if args.fusion_option and (args.task == "caption" or args.task in GENERATION_TASKS):
+        raise PolymodalError(f"--fusion-option applies to predictors; --task {args.task} has no fusion")
     if args.task == "caption":
         return _fit_captioner(args)
     if args.task in GENERATION_TASKS:

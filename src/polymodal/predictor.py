@@ -20,7 +20,7 @@ from .data.table import Table, read_table
 from .data.validate import validate, write_skipped
 from .errors import PolymodalError
 from .features import choose_encoders, materialize, parse_encoder_spec, split_rows
-from .fitting import Candidate, build_model, fit_candidate
+from .fitting import Candidate, build_model, check_resumable, fit_candidate
 from .fusion.base import fusion_names
 from .fusion.options import check_options, options_for
 from .model import MultimodalModel
@@ -37,7 +37,7 @@ class Predictor:
     trained; the best on validation is kept, the rest are compared in the report). With
     `baselines=True` each modality alone is trained too, so the report shows what fusion adds.
     `fusion_options`: constructor options, flat for every fusion trained (``{"gate_rank": 0}``) or per
-    fusion (``{"gated": {"gate_rank": 0}}``); see fusion/options.py. Baselines keep the defaults.
+    fusion (``{"gated": {"gate_rank": 0}}``); see fusion/options.py. Baselines get none of them.
     """
 
     def __init__(self, label: str | list[str], *, fusion: str = "concat", encoders: str | dict | None = None,
@@ -59,7 +59,10 @@ class Predictor:
     # ----------------------------------------------------------------- fit
     def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Predictor:
         started = time.time()
-        check_options(self.fusion_options, self._fusions())  # before any time is spent on the table
+        # before any time is spent on the table
+        check_options(self.fusion_options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
+        if out is not None:
+            check_resumable(self, Path(out), resume)
         table = read_table(data)
         self.schema_ = detect_schema(table, label=self.label, overrides=self.overrides)
         report = validate(table, self.schema_, on_error=self.on_error, require_all=self.require_all)
@@ -132,6 +135,7 @@ class Predictor:
         fused = [c for c in self.candidates_ if c.kind == "fusion"]
         best = max(fused, key=lambda c: c.val.get(self.task_.monitor, -np.inf))
         self.best_, self.model_, self.fusion_ = best, best.model, best.fusion
+        self.model_options_ = options_for(self.fusion_options, self.fusion_)  # what model_ was built with
 
     def _missing_modality(self, splits: dict[str, ArrayData]) -> list[dict]:
         """Each fusion's metric on the evaluation split with every modality, then with each one absent."""

@@ -1,10 +1,11 @@
 """The run directory: everything needed to reload, evaluate, serve or export a fitted model.
 
-    RUN/polymodal.json     kind, format version, polymodal version, the flat fit arguments
+    RUN/polymodal.json     kind, format version, polymodal version, the fit arguments
+    RUN/fit_args.json      the fit arguments as the fit started (a resumed fit must repeat them)
     RUN/schema.json        column roles
     RUN/task.json          the task's learned state (classes, target scaling)
     RUN/encoders.json      per input column: encoder name, rebuild config, mode
-    RUN/model.json         fusion name and arguments, the modalities it was trained on
+    RUN/model.json         fusion name and its own (flat) options, the modalities it was trained on
     RUN/weights.safetensors  model weights (no pickle: loading never executes code)
     RUN/metrics.json, comparison.csv, history.json, plots/, report.html
 

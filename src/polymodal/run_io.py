@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from . import __version__
 from .encoders.base import encoders_from_state, encoders_state
 from .fusion.base import options_for_weights
-from .fusion.options import is_per_fusion, options_for
+from .fusion.options import options_for
 from .run import FORMAT, check_run, read_json, save_tensors, write_json
 from .schema import Schema
 from .tasks import task_from_state
@@ -28,7 +28,7 @@ def save_predictor(p, run: Path) -> Path:
     write_json(run / "task.json", p.task_.state())
     write_json(run / "encoders.json", encoders_state({c: p.encoders_[c] for c in p.model_.modalities}))
     write_json(run / "model.json", {"fusion": p.fusion_, "columns": p.model_.modalities, "hidden": p.hidden,
-                                    "dropout": p.dropout, "fusion_options": p.fusion_options,
+                                    "dropout": p.dropout, "fusion_options": model_options(p),
                                     "out_dim": p.task_.out_dim})
     save_tensors(p.model_.state_dict(), run / "weights.safetensors")
     if hasattr(p, "candidates_"):
@@ -42,6 +42,12 @@ def save_predictor(p, run: Path) -> Path:
                                         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                         "fit": {k: getattr(p, k) for k in FIT_ARGS}})  # written last: the marker
     return run
+
+
+def model_options(p) -> dict:
+    """The constructor options of the saved model's fusion (flat: model.json describes one model)."""
+    options = getattr(p, "model_options_", None)
+    return dict(options) if options is not None else options_for(p.fusion_options, p.fusion_)
 
 
 def metrics_summary(p) -> dict:
@@ -63,13 +69,13 @@ def load_predictor(path: str | Path):
     p.encoders_ = encoders_from_state(read_json(run / "encoders.json"))
     model_cfg = read_json(run / "model.json")
     p.hidden, p.dropout = model_cfg["hidden"], model_cfg["dropout"]
-    p.fusion_options, p.fusion_, p.columns_ = model_cfg["fusion_options"], model_cfg["fusion"], model_cfg["columns"]
+    p.fusion_, p.columns_ = model_cfg["fusion"], model_cfg["columns"]
     weights = load_file(str(run / "weights.safetensors"))
-    # the best fusion's own options, completed from its weights for runs of older defaults
-    options = options_for_weights(p.fusion_, weights, options_for(p.fusion_options, p.fusion_))
-    p.fusion_options = {**p.fusion_options, p.fusion_: options} if is_per_fusion(p.fusion_options) else options
+    # model.json holds the saved fusion's own options; the fusion completes them from its weights for runs
+    # saved before one of its defaults changed. `p.fusion_options` stays what the fit was given.
+    p.model_options_ = options_for_weights(p.fusion_, weights, options_for(model_cfg["fusion_options"], p.fusion_))
     p.model_ = build_model(p.fusion_, p.columns_, p.encoders_, model_cfg["out_dim"], hidden=p.hidden,
-                           dropout=p.dropout, modality_dropout=0.0, fusion_options=options)
+                           dropout=p.dropout, modality_dropout=0.0, fusion_options=p.model_options_)
     p.model_.load_state_dict(weights)
     p.model_.eval()
     p.run_dir_ = run

@@ -51,21 +51,54 @@ def test_bad_options_are_named(options, trained, message):
         check_options(options, trained)
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"late": {"combine": "votes"}}, r"fusion 'late' with options .*unknown late-fusion combine 'votes'"),
+    ({"attention": {"width": 30}}, r"fusion 'attention' with options .*not divisible by heads"),
+    ({"gated": {"gate_rank": "wide"}}, r"fusion 'gated' .*gate_rank"),
+])
+def test_bad_values_are_caught_before_training(options, message):
+    with pytest.raises(PolymodalError, match=message):
+        check_options(options, fusion_names(), base={"hidden": 16, "dropout": 0.1})
+
+
+def test_checking_leaves_the_random_state_alone():
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    check_options({"gated": {"gate_rank": 0}}, ["gated"])
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_good_options_pass():
     check_options({"gate_rank": 0, "hidden": 16}, ["gated"])
     check_options({"gated": {"gate_rank": 0}, "late": {"combine": "vote"}}, fusion_names())
 
 
-def test_cli_values_are_typed_and_forms_not_mixed():
+@pytest.mark.parametrize(("raw", "value"), [
+    ("0", 0), ("-1", -1), ("0.0", 0.0), ("0.25", 0.25), ("1e-3", 1e-3), ("true", True), ("False", False),
+    ("vote", "vote"), ("", ""),
+])
+def test_cli_values_are_typed(raw, value):
+    got = parse_cli([f"late.x={raw}"])["late"]["x"]
+    assert got == value and type(got) is type(value)  # 0 == 0.0 == False: the type must match too
+
+
+def test_cli_forms_and_mistakes():
     assert parse_cli(["gated.gate_rank=0", "late.combine=vote", "attention.dropout=0.25", "attention.width=32"]) == {
         "gated": {"gate_rank": 0}, "late": {"combine": "vote"}, "attention": {"dropout": 0.25, "width": 32}}
     assert parse_cli(["gate_rank=8"]) == {"gate_rank": 8}
+    assert parse_cli([" gated . gate_rank = 0"]) == {"gated": {"gate_rank": 0}}
+    assert parse_cli(["my.fusion.k=1"]) == {"my.fusion": {"k": 1}}
     assert parse_cli(None) == {}
-    assert parse_cli(["x.flag=true"]) == {"x": {"flag": True}}
     with pytest.raises(PolymodalError, match=r"every option as FUSION\.KEY=VALUE"):
         parse_cli(["gated.gate_rank=0", "width=3"])
-    with pytest.raises(PolymodalError, match="expected KEY=VALUE"):
-        parse_cli(["gate_rank"])
+    for bad in ("gate_rank", ".gate_rank=0", "gated.=0", "=3"):
+        with pytest.raises(PolymodalError, match="expected KEY=VALUE"):
+            parse_cli([bad])
+    with pytest.raises(PolymodalError, match=r"gated\.gate_rank is given twice"):
+        parse_cli(["gated.gate_rank=0", "gated.gate_rank=8"])
+    with pytest.raises(PolymodalError, match="not a finite number"):
+        parse_cli(["late.x=nan"])
 
 
 def test_flat_options_reach_the_fusion_but_not_the_baselines(tmp_path):
@@ -75,7 +108,8 @@ def test_flat_options_reach_the_fusion_but_not_the_baselines(tmp_path):
                      progress=False).fit(_numbers(), out=tmp_path / "run")
     assert {c.name for c in p.candidates_} == {"gated", "only:x1", "only:x2"}
     assert "gate.weight" in p.model_.fusion.state_dict()  # the full gate (rank 0), not the factored one
-    assert pm.load(tmp_path / "run").fusion_options == {"gate_rank": 0}
+    again = pm.load(tmp_path / "run")
+    assert again.fusion_options == {"gate_rank": 0} and again.model_options_ == {"gate_rank": 0}
 
 
 def test_per_fusion_options_build_each_fusion_and_reload(tmp_path):
@@ -87,8 +121,26 @@ def test_per_fusion_options_build_each_fusion_and_reload(tmp_path):
     assert "fusion.gate.weight" in saved["gated"]  # the full gate
     assert tuple(saved["attention"]["fusion.query"].shape) == (8,)  # 8-wide tokens
     again = pm.load(tmp_path / "run")
-    assert again.fusion_options[p.fusion_] == options[p.fusion_]
+    assert again.fusion_options == options  # as given, for every fusion
+    assert again.model_options_ == options[p.fusion_]
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["fusion_options"] == options[p.fusion_]
     pd.testing.assert_frame_equal(again.predict_proba(_numbers()), p.predict_proba(_numbers()))
+    again.fit(_numbers(), out=tmp_path / "refit")  # a loaded predictor refits with what it was given
+    assert again.fusion_options == options
+
+
+def test_resume_refuses_other_arguments(tmp_path):
+    run = tmp_path / "run"
+    pm.Predictor("y", fusion="gated", fusion_options={"gate_rank": 0}, hidden=8, epochs=2, baselines=False,
+                 progress=False).fit(_numbers(), out=run)
+    with pytest.raises(PolymodalError, match=r"cannot resume .*fusion_options was \{'gate_rank': 0\}, now \{\}"):
+        pm.Predictor("y", fusion="gated", hidden=8, epochs=2, baselines=False, progress=False).fit(
+            _numbers(), out=run, resume=True)
+    # the same arguments resume (the finished candidate is reloaded); other ones start over without --resume
+    pm.Predictor("y", fusion="gated", fusion_options={"gate_rank": 0}, hidden=8, epochs=2, baselines=False,
+                 progress=False).fit(_numbers(), out=run, resume=True)
+    pm.Predictor("y", fusion="gated", hidden=8, epochs=2, baselines=False, progress=False).fit(_numbers(), out=run)
+    assert json.loads((run / "fit_args.json").read_text())["fusion_options"] == {}
 
 
 def test_bad_options_fail_before_the_table_is_read(tmp_path):
@@ -103,12 +155,16 @@ def test_cli_fit_passes_fusion_options_and_lists_fusions(tmp_path, capsys):
     assert main(["fit", str(table), "--label", "y", "--fusion", "gated,late", "--epochs", "2", "--hidden", "8",
                  "--fusion-option", "gated.gate_rank=0", "--fusion-option", "late.combine=vote",
                  "--no-baselines", "--out", str(out)]) == 0
-    recorded = json.loads((out / "model.json").read_text())["fusion_options"]
+    recorded = json.loads((out / "polymodal.json").read_text())["fit"]["fusion_options"]
     assert recorded == {"gated": {"gate_rank": 0}, "late": {"combine": "vote"}}
+    best = json.loads((out / "model.json").read_text())
+    assert best["fusion_options"] == recorded[best["fusion"]]
     capsys.readouterr()
     assert main(["fit", str(table), "--label", "y", "--fusion", "concat", "--fusion-option", "gate_rank=0",
                  "--out", str(tmp_path / "bad")]) != 0
     assert "fusion 'concat' has no option 'gate_rank'" in capsys.readouterr().err
+    assert main(["fit", str(table), "--task", "caption", "--fusion-option", "gate_rank=0"]) != 0
+    assert "--task caption has no fusion" in capsys.readouterr().err
     assert main(["fusions"]) == 0
     listing = capsys.readouterr().out
     assert "gate_rank=64" in listing and "combine=average" in listing and "cross_attention" in listing

@@ -34,7 +34,8 @@ def test_a_run_saved_with_an_older_default_still_loads(fusion, tmp_path):
     again = pm.load(tmp_path / "run")
     weights = again.model_.fusion.state_dict()
     assert key in weights and (shape is None or tuple(weights[key].shape) == shape)
-    assert again.fusion_options == ({"width": 8} if fusion == "attention" else old_options)
+    assert again.model_options_ == ({"width": 8} if fusion == "attention" else old_options)
+    assert again.fusion_options == old_options  # what the fit was given, as polymodal.json recorded it
     pd.testing.assert_frame_equal(again.predict_proba(df), p.predict_proba(df))
 
 

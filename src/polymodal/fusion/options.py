@@ -7,25 +7,34 @@ Two forms, both JSON-able (they are recorded in the run directory):
 - per fusion, ``{"gated": {"gate_rank": 0}, "attention": {"width": 32}}``: each fusion gets its own
   set, the rest keep their defaults (the form for ``fusion="all"``).
 
-The unimodal baselines always use their fusion's defaults: they are the fixed reference the fused
-models are compared with. On the command line: ``--fusion-option [FUSION.]KEY=VALUE``.
+The unimodal baselines (concat over one column) get none of them: they are the fixed reference the
+fused models are compared with, built with the fit's `hidden` and `dropout` like every model, so set
+those two through `Predictor(hidden=, dropout=)` (`--hidden`) to change them everywhere. On the
+command line: ``--fusion-option [FUSION.]KEY=VALUE``.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 
 from ..errors import PolymodalError
-from .base import FUSIONS, fusion_names
+from .base import FUSIONS, build_fusion, fusion_names
 
 SET_BY_CONSTRUCTION = ("in_dims", "out_dim")
 
 
 def option_names(name: str) -> list[str]:
-    """The keyword options fusion `name` accepts (its constructor's, less the sizes the model sets)."""
+    """The options fusion `name` accepts by keyword (its constructor's, less the sizes the model sets)."""
     fusion_names()  # fills the registry
+    params = list(inspect.signature(FUSIONS[name].__init__).parameters.values())[1:]  # without self
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name not in SET_BY_CONSTRUCTION]
+
+
+def _takes_any_keyword(name: str) -> bool:
     params = inspect.signature(FUSIONS[name].__init__).parameters.values()
-    return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in SET_BY_CONSTRUCTION]
+    return any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def option_defaults(name: str) -> dict:
@@ -57,9 +66,10 @@ def options_for(options: dict | None, name: str) -> dict:
     return dict(options)
 
 
-def check_options(options: dict | None, trained: list[str]) -> None:
+def check_options(options: dict | None, trained: list[str], base: dict | None = None) -> None:
     """Raise a `PolymodalError` before any training if `options` names an unknown fusion, a fusion this
-    fit does not train, or an option a fusion does not take."""
+    fit does not train, an option a fusion does not take, or a value its constructor rejects (each
+    trained fusion is built once on two tiny inputs, with `base` (hidden, dropout) under its options)."""
     if not options:
         return
     valid = fusion_names()
@@ -76,7 +86,7 @@ def check_options(options: dict | None, trained: list[str]) -> None:
                                      f"(it trains {', '.join(trained)})")
     for name in trained:
         accepted = option_names(name)
-        unknown = [k for k in options_for(options, name) if k not in accepted]
+        unknown = [] if _takes_any_keyword(name) else [k for k in options_for(options, name) if k not in accepted]
         if unknown:
             owners = [f for f in valid if unknown[0] in option_names(f)]
             hint = "" if is_per_fusion(options) or not owners else (
@@ -84,6 +94,21 @@ def check_options(options: dict | None, trained: list[str]) -> None:
                 f"{{{owners[0]!r}: {{{unknown[0]!r}: ...}}}} (CLI: --fusion-option {owners[0]}.{unknown[0]}=VALUE)")
             raise PolymodalError(f"fusion {name!r} has no option {', '.join(map(repr, unknown))}; its options: "
                                  f"{', '.join(accepted)}{hint}")
+        _try_build(name, {**(base or {}), **options_for(options, name)})
+
+
+def _try_build(name: str, kwargs: dict) -> None:
+    """Build fusion `name` on two 4-wide inputs, so that a bad value fails now and not after the features
+    are extracted and the fusions before it trained. The global random state is left as it was."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        try:
+            build_fusion(name, in_dims={"a": 4, "b": 4}, out_dim=2, **kwargs)
+        except PolymodalError as exc:
+            raise PolymodalError(f"fusion {name!r} with options {kwargs}: {exc}") from None
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise PolymodalError(f"fusion {name!r} cannot be built with options {kwargs}: {exc}") from None
 
 
 def parse_cli(items: list[str] | None) -> dict:
@@ -93,13 +118,13 @@ def parse_cli(items: list[str] | None) -> dict:
     per: dict[str, dict] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        fusion, dot, option = (part.strip() for part in key.rpartition("."))
+        if not sep or not option or (dot and not fusion):
             raise PolymodalError(f"--fusion-option {item!r}: expected KEY=VALUE or FUSION.KEY=VALUE")
-        fusion, dot, option = key.strip().rpartition(".")
-        if dot:
-            per.setdefault(fusion, {})[option] = _value(raw.strip())
-        else:
-            flat[option] = _value(raw.strip())
+        target = per.setdefault(fusion, {}) if dot else flat
+        if option in target:
+            raise PolymodalError(f"--fusion-option {item!r}: {key.strip()} is given twice")
+        target[option] = _value(raw.strip())
     if flat and per:
         raise PolymodalError("--fusion-option: give every option as FUSION.KEY=VALUE, or every one as KEY=VALUE "
                              "(the latter reach every fusion trained)")
@@ -109,9 +134,14 @@ def parse_cli(items: list[str] | None) -> dict:
 def _value(raw: str) -> int | float | bool | str:
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    if not math.isfinite(number):
+        raise PolymodalError(f"--fusion-option value {raw!r}: not a finite number")
+    return number
