@@ -17,7 +17,6 @@ import torch
 from safetensors.torch import load_file
 
 from .encoders.base import Encoder
-from .errors import PolymodalError
 from .fusion.base import build_fusion
 from .model import MultimodalModel
 from .tasks.base import Task
@@ -60,28 +59,6 @@ def build_model(fusion: str, columns: list[str], encoders: dict[str, Encoder], o
 
 def _fusion_kwargs(options: dict, hidden: int, dropout: float) -> dict:
     return {"hidden": hidden, "dropout": dropout, **options}
-
-
-FIT_ARGS_FILE = "fit_args.json"
-
-
-def check_resumable(p, out: Path, resume: bool) -> None:
-    """Record the fit's arguments in `out` (as JSON); with `resume`, first refuse arguments that differ from
-    those of the fit being resumed: its finished candidates and checkpoints were built with those."""
-    from .run import read_json, write_json
-    from .run_io import FIT_ARGS
-
-    args = json.loads(json.dumps({k: getattr(p, k) for k in FIT_ARGS}, default=str))
-    path = out / FIT_ARGS_FILE
-    if resume and path.exists():
-        before = read_json(path)
-        changed = [k for k in FIT_ARGS if k in before and before[k] != args[k]]
-        if changed:
-            raise PolymodalError(f"{out}: cannot resume with other arguments than the interrupted fit's: "
-                                 + "; ".join(f"{k} was {before[k]!r}, now {args[k]!r}" for k in changed)
-                                 + ". Resume with the same arguments, or fit into a new --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(path, args)
 
 
 def fit_candidate(cand: Candidate, task: Task, data: dict[str, ArrayData], *, workdir: Path | None,

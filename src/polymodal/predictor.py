@@ -20,10 +20,11 @@ from .data.table import Table, read_table
 from .data.validate import validate, write_skipped
 from .errors import PolymodalError
 from .features import choose_encoders, materialize, parse_encoder_spec, split_rows
-from .fitting import Candidate, build_model, check_resumable, fit_candidate
+from .fitting import Candidate, build_model, fit_candidate
 from .fusion.base import fusion_names
 from .fusion.options import check_options, options_for
 from .model import MultimodalModel
+from .run_io import check_resumable
 from .schema import Schema, detect_schema
 from .tasks import Classification, MultiTask, Task, encode_targets, make_task
 from .training.data import ArrayData

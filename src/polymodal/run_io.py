@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from safetensors.torch import load_file
 
 from . import __version__
 from .encoders.base import encoders_from_state, encoders_state
+from .errors import PolymodalError
 from .fusion.base import options_for_weights
 from .fusion.options import options_for
 from .run import FORMAT, check_run, read_json, save_tensors, write_json
@@ -18,6 +20,23 @@ from .tasks import task_from_state
 FIT_ARGS = ("label", "fusion", "encoders", "task", "imbalance", "epochs", "batch_size", "lr", "weight_decay",
             "hidden", "dropout", "modality_dropout", "patience", "seed", "encoder_mode", "pretrained",
             "baselines", "overrides", "on_error", "require_all", "fusion_options")
+FIT_ARGS_FILE = "fit_args.json"
+
+
+def check_resumable(p, out: Path, resume: bool) -> None:
+    """Record the fit's arguments in `out` (as JSON); with `resume`, first refuse arguments that differ from
+    those of the fit being resumed: its finished candidates and checkpoints were built with those."""
+    args = json.loads(json.dumps({k: getattr(p, k) for k in FIT_ARGS}, default=str))
+    path = out / FIT_ARGS_FILE
+    if resume and path.exists():
+        before = read_json(path)
+        changed = [k for k in FIT_ARGS if k in before and before[k] != args[k]]
+        if changed:
+            raise PolymodalError(f"{out}: cannot resume with other arguments than the interrupted fit's: "
+                                 + "; ".join(f"{k} was {before[k]!r}, now {args[k]!r}" for k in changed)
+                                 + ". Resume with the same arguments, or fit into a new --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(path, args)
 
 
 def save_predictor(p, run: Path) -> Path:
