@@ -96,9 +96,27 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label_weights(items: list[str] | None) -> dict[str, float]:
+    """`--label-weight COL=W` (repeatable) as {column: weight}; the Predictor checks columns and values."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        column, sep, raw = (part.strip() for part in item.rpartition("="))
+        try:
+            weight = float(raw)
+        except ValueError:
+            weight = None
+        if not sep or not column or weight is None or column in out:
+            raise PolymodalError(f"--label-weight {item!r}: expected COL=WEIGHT (a number), each label once")
+        out[column] = weight
+    return out
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
-    if args.fusion_option and (args.task == "caption" or args.task in GENERATION_TASKS):
-        raise PolymodalError(f"--fusion-option applies to predictors; --task {args.task} has no fusion")
+    if args.task == "caption" or args.task in GENERATION_TASKS:
+        for flag, value, what in (("--fusion-option", args.fusion_option, "fusion"),
+                                  ("--label-weight", args.label_weight, "label loss to weight")):
+            if value:
+                raise PolymodalError(f"{flag} applies to predictors; --task {args.task} has no {what}")
     if args.task == "caption":
         return _fit_captioner(args)
     if args.task in GENERATION_TASKS:
@@ -111,7 +129,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         epochs=args.epochs or 40, batch_size=args.batch_size or 128, lr=args.lr or 2e-3, hidden=args.hidden,
         modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
         encoder_mode=args.encoder_mode, baselines=not args.no_baselines, overrides=_overrides(args),
-        on_error=args.on_error, require_all=args.require_all, fusion_options=parse_cli(args.fusion_option))
+        on_error=args.on_error, require_all=args.require_all, fusion_options=parse_cli(args.fusion_option),
+        label_weights=_label_weights(args.label_weight))
     predictor.fit(args.table, out=args.out, resume=args.resume)
     print_comparison(console, predictor.comparison_, predictor.task_.monitor)
     console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {args.out} (report: {args.out}/report.html)")
@@ -396,7 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
     p.add_argument("--task", default="auto", choices=("auto", "classification", "multilabel", "regression",
                                                       "caption", *GENERATION_TASKS))
-    p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"))
+    p.add_argument("--imbalance", default="none", choices=("none", "weighted", "focal", "sampler"),
+                   help="classification labels: class-weighted loss, focal loss, or class-balanced sampling")
+    p.add_argument("--label-weight", action="append", metavar="COL=WEIGHT",
+                   help="several labels: the weight of COL's loss (repeat; default 1 each)")
     p.add_argument("--epochs", type=int, help="default: 40 (predictor, captioner); generators: enough for about "
                    "4,000 batches (cvae) or 6,000 (GANs)")
     p.add_argument("--batch-size", type=int, help="default: 128 (predictor), 64 (generator)")

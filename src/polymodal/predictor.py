@@ -26,7 +26,7 @@ from .fusion.options import check_options, options_for
 from .model import MultimodalModel
 from .run_io import check_resumable
 from .schema import Schema, detect_schema
-from .tasks import Classification, MultiTask, Task, encode_targets, make_task
+from .tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
 from .training.data import ArrayData
 from .training.loop import predict_logits
 
@@ -39,6 +39,8 @@ class Predictor:
     `baselines=True` each modality alone is trained too, so the report shows what fusion adds.
     `fusion_options`: constructor options, flat for every fusion trained (``{"gate_rank": 0}``) or per
     fusion (``{"gated": {"gate_rank": 0}}``); see fusion/options.py. Baselines get none of them.
+    `label_weights`: with several labels (multi-task), the weight of each label's loss in their sum
+    (``{"group": 1.0, "subgroup": 0.5}``; unnamed labels weigh 1).
     """
 
     def __init__(self, label: str | list[str], *, fusion: str = "concat", encoders: str | dict | None = None,
@@ -47,7 +49,7 @@ class Predictor:
                  modality_dropout: float = 0.2, patience: int = 8, seed: int = 0, encoder_mode: str | None = None,
                  pretrained: bool = True, baselines: bool = True, overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
-                 progress: bool = True):
+                 label_weights: dict[str, float] | None = None, progress: bool = True):
         self.label = [label] if isinstance(label, str) else list(label)
         self.fusion, self.encoders, self.task = fusion, parse_encoder_spec(encoders), task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -56,12 +58,14 @@ class Predictor:
         self.encoder_mode, self.pretrained, self.baselines = encoder_mode, pretrained, baselines
         self.overrides, self.on_error, self.require_all = dict(overrides or {}), on_error, require_all
         self.fusion_options, self.progress = dict(fusion_options or {}), progress
+        self.label_weights = dict(label_weights or {})
 
     # ----------------------------------------------------------------- fit
     def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Predictor:
         started = time.time()
         # before any time is spent on the table
         check_options(self.fusion_options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
+        weights = self._label_weights()
         if out is not None:
             check_resumable(self, Path(out), resume)
         table = read_table(data)
@@ -75,7 +79,8 @@ class Predictor:
             raise PolymodalError(f"{table.source}: no input columns besides the label(s); roles: "
                                  + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
         parts = self._split(table)
-        self.task_ = make_task(table.df.iloc[parts["train"]], self.label, kind=self.task, imbalance=self.imbalance)
+        self.task_ = make_task(table.df.iloc[parts["train"]], self.label, kind=self.task, imbalance=self.imbalance,
+                               weights=weights)
         torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
         self.encoders_ = choose_encoders(self.schema_, self.columns_, self.encoders, pretrained=self.pretrained,
                                          mode=self.encoder_mode)
@@ -100,6 +105,18 @@ class Predictor:
         if len(parts["val"]) == 0:
             raise PolymodalError(f"{table.source}: no validation rows (split column has no 'val' rows)")
         return parts
+
+    def _label_weights(self) -> list[float] | None:
+        """One loss weight per label (checked before any work), or None when none was given."""
+        if not self.label_weights:
+            return None
+        unknown = [c for c in self.label_weights if c not in self.label]
+        if unknown:
+            raise PolymodalError(f"label_weights names {', '.join(map(repr, unknown))}, not a label of this fit; "
+                                 f"labels: {', '.join(self.label)}")
+        if len(self.label) < 2:
+            raise PolymodalError("label_weights weigh the losses of several labels; this fit has one label")
+        return check_weights([self.label_weights.get(c, 1.0) for c in self.label], self.label)
 
     def _fusions(self) -> list[str]:
         names = fusion_names() if self.fusion == "all" else [f.strip() for f in self.fusion.split(",") if f.strip()]
@@ -175,6 +192,9 @@ class Predictor:
         self._check_fitted()
         table = read_table(data)
         absent = [c for c in self.model_.modalities if c not in table.df.columns]
+        if absent and self.require_all:
+            raise PolymodalError(f"{table.source}: no column(s) {', '.join(absent)}, which this model needs: it was "
+                                 "fitted with require_all=True (--require-all), so no modality may be missing")
         if absent:
             warnings.warn(f"{table.source}: no column(s) {', '.join(absent)}; predicting without "
                           f"{'that modality' if len(absent) == 1 else 'those modalities'}", stacklevel=3)

@@ -19,7 +19,7 @@ from .tasks import task_from_state
 
 FIT_ARGS = ("label", "fusion", "encoders", "task", "imbalance", "epochs", "batch_size", "lr", "weight_decay",
             "hidden", "dropout", "modality_dropout", "patience", "seed", "encoder_mode", "pretrained",
-            "baselines", "overrides", "on_error", "require_all", "fusion_options")
+            "baselines", "overrides", "on_error", "require_all", "fusion_options", "label_weights")
 FIT_ARGS_FILE = "fit_args.json"
 
 

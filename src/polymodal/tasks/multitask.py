@@ -49,6 +49,13 @@ class MultiTask(Task):
     def predict(self, logits: torch.Tensor) -> pd.DataFrame:
         return pd.concat([t.predict(p) for t, p in zip(self.tasks, self._split(logits), strict=True)], axis=1)
 
+    def sample_weights(self, targets: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The mean of the labels' own sampling weights (each scaled to mean 1), so that the rare classes
+        of every classification label with `imbalance="sampler"` are drawn more often."""
+        per_task = [w / w.mean() for t in self.tasks
+                    if (w := t.sample_weights(targets[t.column])) is not None]
+        return torch.stack(per_task).mean(0) if per_task else None
+
     def state(self) -> dict:
         return {"kind": self.kind, "tasks": [t.state() for t in self.tasks], "weights": self.weights}
 
