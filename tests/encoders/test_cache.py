@@ -346,6 +346,26 @@ def test_info_and_clear(tmp_path, images, monkeypatch):
     assert clear_cache() == 1 and cache_info() == {}
 
 
+def test_cache_commands(tmp_path, images, monkeypatch, capsys):
+    """`polymodal cache info` lists what `extract` stored; `polymodal cache clear [--encoder]` deletes it."""
+    from polymodal.cli import main
+
+    monkeypatch.setenv("POLYMODAL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "300")  # keep the table's encoder ids on one line
+    img, txt = ImageProbe(), TextProbe()
+    extract(img, images[:3], batch_size=4, backend="torch", progress=False)
+    extract(txt, ["a", "b"], backend="torch", progress=False)
+    assert main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert img.id in out and txt.id in out
+    assert main(["cache", "clear", "--encoder", txt.id]) == 0
+    assert f"cleared for {txt.id}" in capsys.readouterr().out
+    assert set(cache_info()) == {img.id}
+    assert main(["cache", "clear"]) == 0 and cache_info() == {}
+    main(["cache", "info"])
+    assert img.id not in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------- pipeline
 
 

@@ -110,6 +110,14 @@ def _length_limit(tokenizer: Any, config: Any) -> int:
     return int(getattr(config, "max_position_embeddings", 0) or 512)
 
 
+def _freeze_unused_pooler(model: nn.Module) -> None:
+    """A pooler that the encoder does not use stays out of training (fine-tuning would list it as trainable,
+    yet no gradient reaches it)."""
+    pooler = getattr(model, "pooler", None)
+    if isinstance(pooler, nn.Module):
+        pooler.requires_grad_(False)
+
+
 class FrozenBelowLast:
     """Mixin: in mode "last", the frozen part stays in eval mode while the last blocks train
     (fixed batch-norm statistics, no dropout noise in layers that do not learn)."""
@@ -156,6 +164,11 @@ class HFTextEncoder(FrozenBelowLast, Encoder):
     def last_blocks(self) -> nn.Module:
         layers = _find_layers(self.model)
         return layers[-1] if layers is not None else self.model
+
+    def set_mode(self, mode: str) -> HFTextEncoder:
+        super().set_mode(mode)
+        _freeze_unused_pooler(self.model)  # pooled is the token mean: a pooler head would get no gradient
+        return self
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Strings -> `input_ids`, `attention_mask` int64 [B, T] (the inputs of `encode_tokens`)."""
@@ -230,6 +243,12 @@ class HFImageEncoder(FrozenBelowLast, Encoder):
         sizes = getattr(self.model.config, "hidden_sizes", None)
         self.out_dim = int(getattr(self.model.config, "hidden_size", 0) or (sizes[-1] if sizes else 0))
         self.set_mode(mode).train()
+
+    def set_mode(self, mode: str) -> HFImageEncoder:
+        super().set_mode(mode)
+        if not self.use_pooler:  # the tokens are averaged instead
+            _freeze_unused_pooler(self.model)
+        return self
 
     @property
     def id(self) -> str:
