@@ -76,3 +76,29 @@ def test_masks_on_the_gpu_with_a_cpu_generator():
         after = modality_dropout(masks, 0.5, generator)
         assert all(after[m].device == masks[m].device for m in masks)
         assert torch.equal(stacked(after).any(1), stacked(masks).any(1))
+
+
+def test_the_model_hides_modalities_only_while_training():
+    """MultimodalModel applies modality dropout to its masks in train mode, never in eval mode."""
+    from polymodal.model import MultimodalModel
+
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        uses_tokens, output_is_logits, out_dim = False, False, 4
+
+        def forward(self, feats, masks):
+            seen.append({m: v.clone() for m, v in masks.items()})
+            return torch.zeros(len(masks["a"]), 4)
+
+    model = MultimodalModel({}, {"a": 3, "b": 3}, Recorder(), 2, modality_dropout=0.5)
+    inputs = {m: torch.randn(2000, 3) for m in "ab"}
+    masks = {m: torch.ones(2000, dtype=torch.bool) for m in "ab"}
+    model.train()
+    torch.manual_seed(0)
+    model(inputs, masks)
+    hidden = 1 - torch.stack([seen[-1]["a"], seen[-1]["b"]]).float().mean().item()
+    assert 0.3 < hidden < 0.45  # p - p^2/2 = 0.375 for two modalities at p = 0.5
+    model.eval()
+    model(inputs, masks)
+    assert all(v.all() for v in seen[-1].values())

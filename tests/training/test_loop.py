@@ -95,3 +95,29 @@ def test_resume_after_a_crash_mid_epoch_matches_an_uninterrupted_run(tmp_path):
     assert [r["train_loss"] for r in resumed.history] == pytest.approx([r["train_loss"] for r in full.history])
     assert all(torch.equal(full_best[k], resumed_best[k]) for k in full_best)
     assert not list((tmp_path / "b").glob(".*tmp*"))  # no half-written files left behind
+
+
+@pytest.mark.parametrize("clip", [0.05, 0.0])
+def test_gradient_norm_is_clipped_before_every_step(clip):
+    """Every optimizer step sees a total gradient norm of at most `clip`; without clipping (0) the same
+    training has larger ones, so the check can fail."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    task, tr, va = toy()
+    norms = []
+
+    def record(optimizer, args, kwargs):
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        torch.manual_seed(0)
+        train(Tiny(), task, tr, va, epochs=3, batch_size=32, lr=1e-2, clip=clip, progress=False)
+    finally:
+        handle.remove()
+    assert len(norms) == 3 * 5
+    if clip:
+        assert max(norms) <= clip * (1 + 1e-4)
+    else:
+        assert max(norms) > 0.05
