@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    command = f"python benchmarks/bench_accuracy.py {shlex.join(argv if argv is not None else sys.argv[1:])}".strip()
     head = ["## Accuracy of every fusion against each modality alone", "",
-            f"Command: `python benchmarks/bench_accuracy.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
+            f"Command: `{command}`",
             "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
             "", "Each (data set, seed) pair is saved when it finishes, and a rerun resumes from there; the time "
             "of a pair is its whole `Predictor.fit` (every fusion, the baselines, evaluation).", ""]
