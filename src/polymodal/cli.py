@@ -126,7 +126,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     predictor = Predictor(
         args.label, fusion=args.fusion, encoders=args.encoders, task=args.task, imbalance=args.imbalance,
-        epochs=args.epochs or 40, batch_size=args.batch_size or 128, lr=args.lr or 2e-3, hidden=args.hidden,
+        **{"epochs": 40, "batch_size": 128, "lr": 2e-3, **_training_options(args)}, hidden=args.hidden,
         modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
         encoder_mode=args.encoder_mode, baselines=not args.no_baselines, overrides=_overrides(args),
         on_error=args.on_error, require_all=args.require_all, fusion_options=parse_cli(args.fusion_option),

@@ -51,6 +51,11 @@ def test_fit_with_bad_label_is_a_clear_error(shapes, tmp_path, capsys):
     assert "no column named 'shapes' (did you mean 'shape'?)" in capsys.readouterr().err
 
 
+def test_fit_with_zero_epochs_is_refused_not_replaced_by_the_default(shapes, tmp_path, capsys):
+    assert main(fit_args(shapes, tmp_path / "r", "--epochs", "0")) == 2
+    assert "invalid training setting(s): epochs=0 (an integer >= 1)" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_kill_9_mid_fit_then_resume_gives_the_same_metrics(shapes, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -76,6 +76,15 @@ def test_bad_options_are_clear(shapes, tmp_path):
         pm.Predictor("one", overrides=IGNORE, encoders=ENCODERS).fit(pm.read_table(df, base_dir=shapes.parent))
 
 
+@pytest.mark.parametrize(("setting", "value", "rule"), [
+    ("batch_size", 0, "an integer >= 1"), ("epochs", 2.5, "an integer >= 1"), ("lr", -1e-3, "a number > 0"),
+    ("lr", float("nan"), "a number > 0"), ("dropout", 1.0, r"in \[0, 1\)"),
+    ("modality_dropout", -0.1, r"in \[0, 1\)"), ("patience", 0, "an integer >= 1")])
+def test_bad_training_settings_are_refused_before_any_work(setting, value, rule, tmp_path):
+    with pytest.raises(PolymodalError, match=rf"invalid training setting\(s\): {setting}=.* \({rule}\)"):
+        pm.Predictor("label", **{setting: value}).fit(tmp_path / "no-such-table.csv")  # not even read
+
+
 def test_broken_run_directories(tmp_path, fitted):
     _, run = fitted
     with pytest.raises(PolymodalError, match="not a run directory"):

@@ -121,3 +121,55 @@ def test_gradient_norm_is_clipped_before_every_step(clip):
         assert max(norms) <= clip * (1 + 1e-4)
     else:
         assert max(norms) > 0.05
+
+
+class CountingTask(Classification):
+    def __init__(self, base: Classification):
+        self.__dict__.update(base.__dict__)
+        self.steps = 0
+
+    def step(self, logits, targets):
+        self.steps += torch.is_grad_enabled()
+        return super().step(logits, targets)
+
+
+@pytest.mark.parametrize(("n", "batch_size"), [(150, 16), (145, 16), (33, 16), (1, 16), (5, 1)])
+def test_steps_per_epoch_counts_the_steps_taken(n, batch_size):
+    from polymodal.training.loop import steps_per_epoch
+
+    task, tr, _ = toy()
+    counting = CountingTask(task)
+    train(Tiny(), counting, tr.subset(torch.arange(n)), None, epochs=2, batch_size=batch_size, progress=False)
+    assert counting.steps == 2 * steps_per_epoch(n, batch_size)
+    assert steps_per_epoch(150, 16) == 10 and steps_per_epoch(145, 16) == 9  # a trailing batch of one: skipped
+
+
+def test_batch_size_one_trains():
+    task, tr, va = toy()
+    torch.manual_seed(0)
+    result, _ = train(Tiny(), task, tr, va, epochs=4, batch_size=1, lr=3e-3, progress=False)
+    assert result.best_score > 0.85  # it used to skip every batch of one and learn nothing
+
+
+def test_progress_bar_moves_step_by_step_with_the_live_loss(monkeypatch):
+    import io
+    import sys
+
+    import polymodal.training.loop as loop
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setattr(loop, "LIVE_SECONDS", 0.0)  # every step reads the loss
+    wide = loop.tqdm  # every update drawn, on a line wide enough for the whole postfix
+    monkeypatch.setattr(loop, "tqdm", lambda **kw: wide(**{**kw, "mininterval": 0, "dynamic_ncols": False,
+                                                            "ncols": 300}))
+    task, tr, va = toy()
+    train(Tiny(), task, tr, va, epochs=2, batch_size=50, progress=True, desc="fitting")
+    text = screen.getvalue()
+    assert "fitting 1/2" in text and "fitting 2/2" in text
+    assert all(f" {i}/6 " in text for i in range(1, 7))  # 3 steps an epoch, counted one by one across epochs
+    assert "loss=" in text and "val_balanced_accuracy=" in text

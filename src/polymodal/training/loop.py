@@ -88,6 +88,15 @@ def _to_float(out):
     return out.float() if out.is_floating_point() else out
 
 
+LIVE_SECONDS = 0.5
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps in an epoch of `n` samples (a trailing batch of one is skipped, see `_epoch`)."""
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= 2 or (rest == 1 and n == 1) else 0)
+
+
 def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     if weights is not None:  # weighted sampling for class imbalance, with replacement
@@ -96,15 +105,18 @@ def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch
 
 
 def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_size: int, clip: float,
-           order: torch.Tensor, device: torch.device) -> float:
+           order: torch.Tensor, device: torch.device, bar=None, shown: dict | None = None) -> float:
+    """One pass over `order`; the loss averaged over its samples. `bar` (tqdm) advances a step at a
+    time and shows the running loss, read at most every `LIVE_SECONDS` beside `shown`."""
     model.train()
+    last_read = time.monotonic()
     # The loss is summed as a tensor and read once per epoch: `.item()` every step waits for
     # the device (a GPU stall per step; on CPU it is merely free).
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        if len(idx) < 2 and len(order) > 1:
-            continue  # a batch of one breaks normalisation layers and says little
+        if len(idx) < 2 and batch_size > 1 and len(order) > 1:
+            continue  # a trailing batch of one breaks normalisation layers and says little
         inputs, masks, targets = data.take(idx)
         with _autocast(device):
             logits = model(to_device(inputs, device), to_device(masks, device))
@@ -117,6 +129,11 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
         scheduler.step()
         total += out.loss.detach() * len(idx)
         count += len(idx)
+        if bar is not None:
+            bar.update(1)
+            if time.monotonic() - last_read >= LIVE_SECONDS:  # a sync now and then, not every step
+                bar.set_postfix(loss=f"{total.item() / count:.4f}", **(shown or {}), refresh=False)
+                last_read = time.monotonic()
     return total.item() / max(count, 1)
 
 
@@ -130,7 +147,8 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _adamw(params, lr=lr, weight_decay=weight_decay)
-    steps = epochs * math.ceil(len(train_data) / batch_size)
+    per_epoch = steps_per_epoch(len(train_data), batch_size)
+    steps = epochs * per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, int(warmup * steps)))
     result, best_state, start_epoch, stale = TrainResult(), None, 0, 0
     if resume and checkpoint_dir is not None:
@@ -142,15 +160,19 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
                                  pointer["seconds"], pointer["epoch"])
     weights = task.sample_weights(train_data.targets) if train_data.targets is not None else None
     started = time.time() - result.seconds
-    bar = tqdm(range(start_epoch, epochs), desc=desc, initial=start_epoch, total=epochs, leave=False,
+    # One bar over every step of every epoch: on a long epoch (a fine-tuned encoder) it still moves.
+    bar = tqdm(desc=f"{desc} {start_epoch + 1}/{epochs}", initial=start_epoch * per_epoch,
+               total=epochs * per_epoch, unit="step", leave=False,
                disable=not progress or not sys.stderr.isatty(), dynamic_ncols=True)
-    for epoch in bar:
+    shown: dict[str, str] = {}
+    for epoch in range(start_epoch, epochs):
         if stale >= patience:
             break
+        bar.set_description(f"{desc} {epoch + 1}/{epochs}", refresh=False)
         torch.manual_seed(seed * 7919 + epoch)  # dropout & modality dropout: a function of (seed, epoch)
         order = _order(len(train_data), seed, epoch, weights)
         loss = _epoch(model, task, train_data, optimizer, scheduler, batch_size=batch_size, clip=clip,
-                      order=order, device=device)
+                      order=order, device=device, bar=None if bar.disable else bar, shown=shown)
         row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
         score = -loss
         if val_data is not None and len(val_data):
@@ -165,7 +187,8 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         else:
             stale += 1
         result.seconds = time.time() - started
-        bar.set_postfix(loss=f"{loss:.4f}", **{task.monitor: f"{score:.4f}"})
+        shown = {f"val_{task.monitor}" if "val_loss" in row else task.monitor: f"{score:.4f}"}
+        bar.set_postfix(loss=f"{loss:.4f}", **shown)
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
                             best_state=best_state,
