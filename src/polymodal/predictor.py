@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 import warnings
 from pathlib import Path
@@ -31,6 +29,7 @@ from .schema import Schema, detect_schema
 from .tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
 from .training.data import ArrayData
 from .training.loop import predict_logits
+from .training.settings import check_settings
 
 
 class Predictor:
@@ -110,22 +109,9 @@ class Predictor:
         return parts
 
     def _check_settings(self) -> None:
-        """Training settings that would silently train nothing or crash late get a clear error now."""
-        bad = [f"{name}={value!r} ({rule})" for name, value, ok, rule in (
-            ("epochs", self.epochs, _integer(self.epochs) and self.epochs >= 1, "an integer >= 1"),
-            ("batch_size", self.batch_size, _integer(self.batch_size) and self.batch_size >= 1,
-             "an integer >= 1"),
-            ("patience", self.patience, _integer(self.patience) and self.patience >= 1, "an integer >= 1"),
-            ("hidden", self.hidden, _integer(self.hidden) and self.hidden >= 1, "an integer >= 1"),
-            ("lr", self.lr, _number(self.lr) and self.lr > 0, "a number > 0"),
-            ("weight_decay", self.weight_decay, _number(self.weight_decay) and self.weight_decay >= 0,
-             "a number >= 0"),
-            ("dropout", self.dropout, _number(self.dropout) and 0 <= self.dropout < 1, "in [0, 1)"),
-            ("modality_dropout", self.modality_dropout,
-             _number(self.modality_dropout) and 0 <= self.modality_dropout < 1, "in [0, 1)"),
-        ) if not ok]
-        if bad:
-            raise PolymodalError("invalid training setting(s): " + "; ".join(bad))
+        check_settings(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, hidden=self.hidden,
+                       lr=self.lr, weight_decay=self.weight_decay, dropout=self.dropout,
+                       modality_dropout=self.modality_dropout)
 
     def _label_weights(self) -> list[float] | None:
         """One loss weight per label (checked before any work), or None when none was given."""
@@ -303,10 +289,3 @@ def _monitor(metrics: dict, task: Task) -> float:
 
 VERSION = __version__
 
-
-def _number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _integer(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -23,6 +23,7 @@ from ..features import choose_encoders, is_cached, materialize, parse_encoder_sp
 from ..schema import Schema, detect_schema
 from ..training.data import ArrayData
 from ..training.loop import predict_logits, train
+from ..training.settings import check_settings
 from .model import AlignmentModel
 from .task import AlignmentTask
 
@@ -49,6 +50,9 @@ class Aligner:
     # ----------------------------------------------------------------- fit
     def fit(self, data, *, out: str | Path | None = None) -> Aligner:
         started = time.time()
+        check_settings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                       patience=self.patience, dim=self.dim, hidden=self.hidden, dropout=self.dropout,
+                       temperature=self.temperature)
         table = read_table(data)
         self.schema_ = detect_schema(table, overrides=self.overrides)
         self.columns_ = self._pick_columns()

@@ -29,6 +29,7 @@ from ..schema import Column, Schema, detect_schema
 from ..text.tokenizer import Tokenizer
 from ..training.data import ArrayData
 from ..training.loop import train
+from ..training.settings import check_settings
 from .baseline import NearestCaption
 from .decoder import decoder_names
 from .evaluation import Items, group_items, score
@@ -62,6 +63,9 @@ class Captioner:
     # ----------------------------------------------------------------- fit
     def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Captioner:
         started = time.time()
+        check_settings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                       patience=self.patience, hidden=self.hidden, dropout=self.dropout,
+                       label_smoothing=self.label_smoothing)
         table = self._usable_rows(read_table(data), out=out, fitting=True)
         parts = split_rows(table.df, self.schema_, None, seed=self.seed)
         captions = table.df[self.target_].astype(str).tolist()

@@ -27,6 +27,7 @@ from ..data.validate import validate, write_skipped
 from ..errors import PolymodalError, TableError
 from ..features import cell_values, split_rows
 from ..schema import Column, Schema
+from ..training.settings import check_settings
 from . import files
 from .base import GenerativeModel, build_model, model_names
 from .conditioning import TEXT_ENCODERS, Prompts
@@ -56,8 +57,8 @@ class Generator:
             raise PolymodalError(f"unknown generative model {model!r}; valid: {', '.join(model_names())}")
         if text_encoder not in TEXT_ENCODERS:
             raise PolymodalError(f"unknown text encoder {text_encoder!r}; valid: {', '.join(TEXT_ENCODERS)}")
-        if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-            raise PolymodalError(f"epochs must be a whole number of at least 1 (None: the default), got {epochs!r}")
+        # None: the model's default (epochs from DEFAULT_STEPS, the model's own learning rate)
+        check_settings(batch_size=batch_size, **{k: v for k, v in (("epochs", epochs), ("lr", lr)) if v is not None})
         self.task, self.model, self.prompt = task, model, prompt
         self.target = target or TASKS[task]
         self.text_encoder, self.image_size, self.frames, self.seconds = text_encoder, image_size, frames, seconds
