@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -250,11 +251,14 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     from .encoders.cache import cache_info, clear_cache
 
-    if args.cache_command == "clear":
-        clear_cache(args.encoder)
-        console.print("feature cache cleared" + (f" for {args.encoder}" if args.encoder else ""))
-        return 0
     info = cache_info()
+    if args.cache_command == "clear":
+        if args.encoder and not any(k == args.encoder or k.startswith(f"{args.encoder}@") for k in info):
+            raise PolymodalError(f"the feature cache holds no entries of encoder {args.encoder!r}; it holds: "
+                                 + (", ".join(sorted({k.split('@')[0] for k in info})) or "nothing"))
+        removed = clear_cache(args.encoder)
+        console.print(f"feature cache cleared: {removed} entries" + (f" of {args.encoder}" if args.encoder else ""))
+        return 0
     t = RichTable("encoder id", "entries", "MB", title="Feature cache")
     for key, row in info.items():
         t.add_row(key, str(row.get("entries", "")), f"{row.get('bytes', 0) / 1e6:.1f}")
@@ -547,8 +551,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A user's warnings as `warning: ...` lines, without the source file and line Python adds."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _plain_warning
     try:
         return args.func(args)
     except PolymodalError as exc:
@@ -557,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

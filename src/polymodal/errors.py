@@ -31,11 +31,13 @@ class TableError(PolymodalError):
 class ValidationError(PolymodalError):
     """The table has bad cells. Holds every problem found, not only the first."""
 
-    def __init__(self, source: str, problems: list[Problem], limit: int = 20):
+    FIT_HINT = "Fix these cells, or pass --on-error skip to drop the rows (they are written to skipped.csv)."
+
+    def __init__(self, source: str, problems: list[Problem], limit: int = 20, hint: str | None = None):
         self.source = source
         self.problems = list(problems)
         shown = "\n".join(f"  - {p}" for p in self.problems[:limit])
         more = len(self.problems) - limit
         tail = f"\n  ... and {more} more" if more > 0 else ""
-        hint = "\nFix these cells, or pass --on-error skip to drop the rows (they are written to skipped.csv)."
+        hint = "\n" + (self.FIT_HINT if hint is None else hint)
         super().__init__(f"{source}: {len(self.problems)} problem(s) found\n{shown}{tail}{hint}")

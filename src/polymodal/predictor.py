@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 import warnings
 from pathlib import Path
@@ -199,16 +200,28 @@ class Predictor:
         self._check_fitted()
         table = read_table(data)
         absent = [c for c in self.model_.modalities if c not in table.df.columns]
+        hints = ""
+        if absent:
+            unused = [str(c) for c in table.df.columns if c not in {k.name for k in self.schema_.columns}]
+            near = {c: difflib.get_close_matches(c, unused, n=1) for c in absent}
+            hints = "; ".join(f"{c!r}: is it {m[0]!r}?" for c, m in near.items() if m)
+            if hints:
+                hints = f" ({hints} rename the column to the name the model was fitted with)"
+        if len(absent) == len(self.model_.modalities):
+            raise PolymodalError(f"{table.source}: none of this model's input columns "
+                                 f"({', '.join(self.model_.modalities)}) is in the table{hints}; its columns: "
+                                 f"{', '.join(map(str, table.df.columns)) or 'none'}")
         if absent and self.require_all:
             raise PolymodalError(f"{table.source}: no column(s) {', '.join(absent)}, which this model needs: it was "
-                                 "fitted with require_all=True (--require-all), so no modality may be missing")
+                                 f"fitted with require_all=True (--require-all), so no modality may be missing{hints}")
         if absent:
             warnings.warn(f"{table.source}: no column(s) {', '.join(absent)}; predicting without "
-                          f"{'that modality' if len(absent) == 1 else 'those modalities'}", stacklevel=3)
+                          f"{'that modality' if len(absent) == 1 else 'those modalities'}{hints}", stacklevel=3)
         schema = Schema([c for c in self.schema_.columns if c.name in table.df.columns or c.name in absent],
                         table.source)
-        report = validate(table, schema, on_error=self.on_error, check_labels=False)
-        table = report.table
+        # Every input row gets a prediction, in order: bad cells are an error here even when the fit
+        # skipped them, and an empty cell is that modality missing (refused under require_all).
+        table = validate(table, schema, require_all=self.require_all, check_labels=False, hint=PREDICT_HINT).table
         encoders = {c: self.encoders_[c] for c in self.model_.modalities}
         arrays = materialize(table, self.schema_, encoders, progress=self.progress)
         for column in drop or []:
@@ -239,7 +252,7 @@ class Predictor:
             raise PolymodalError(f"{table.source}: evaluation needs the label column(s) {', '.join(missing_labels)}")
         known = {t.column: set(t.classes) for t in _tasks(self.task_) if isinstance(t, Classification)}
         report = validate(table, Schema([c for c in self.schema_.columns if c.role == "label"], table.source),
-                          known_labels=known)
+                          known_labels=known, hint="Fix these label cells, or drop their rows from the table.")
         targets = encode_targets(self.task_, report.table.df)
         return self.task_.metrics(predict_logits(self.model_, arrays), targets)
 
@@ -288,4 +301,6 @@ def _monitor(metrics: dict, task: Task) -> float:
 
 
 VERSION = __version__
+PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
+                "(unless the model was fitted with --require-all).")
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
 from .errors import PolymodalError
 from .training.checkpoint import atomic_write_text, save_tensors
 
@@ -37,7 +40,19 @@ def _jsonable(value):
 
 
 def read_json(path: Path):
-    return json.loads(path.read_text())
+    """The JSON in `path`; a damaged file is a clear error that names it, not a traceback."""
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PolymodalError(f"{path}: corrupt or unreadable JSON ({exc}); re-run the command that wrote it") from exc
+
+
+def load_tensors(path: Path) -> dict:
+    """The tensors of a safetensors file; a damaged file is a clear error that names it."""
+    try:
+        return load_file(str(path))
+    except SafetensorError as exc:
+        raise PolymodalError(f"{path}: corrupt or unreadable weights ({exc}); re-run the fit that wrote them") from exc
 
 
 def check_run(path: str | Path, kind: str | None = None) -> Path:
@@ -62,4 +77,4 @@ def check_run(path: str | Path, kind: str | None = None) -> Path:
     return run
 
 
-__all__ = ["FORMAT", "REQUIRED", "check_run", "read_json", "save_tensors", "write_json"]
+__all__ = ["FORMAT", "REQUIRED", "check_run", "load_tensors", "read_json", "save_tensors", "write_json"]

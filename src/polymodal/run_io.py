@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
+import warnings
 from pathlib import Path
-
-from safetensors.torch import load_file
 
 from . import __version__
 from .encoders.base import encoders_from_state, encoders_state
 from .errors import PolymodalError
 from .fusion.base import options_for_weights
 from .fusion.options import options_for
-from .run import FORMAT, check_run, read_json, save_tensors, write_json
+from .run import FORMAT, check_run, load_tensors, read_json, save_tensors, write_json
 from .schema import Schema
 from .tasks import task_from_state
 
@@ -21,6 +21,7 @@ FIT_ARGS = ("label", "fusion", "encoders", "task", "imbalance", "epochs", "batch
             "hidden", "dropout", "modality_dropout", "patience", "seed", "encoder_mode", "pretrained",
             "baselines", "overrides", "on_error", "require_all", "fusion_options", "label_weights")
 FIT_ARGS_FILE = "fit_args.json"
+WORK_DIRS = ("candidates", "checkpoints")  # a fit's work in progress (fitting.py), what --resume takes up
 
 
 def check_resumable(p, out: Path, resume: bool) -> None:
@@ -28,6 +29,16 @@ def check_resumable(p, out: Path, resume: bool) -> None:
     those of the fit being resumed: its finished candidates and checkpoints were built with those."""
     args = json.loads(json.dumps({k: getattr(p, k) for k in FIT_ARGS}, default=str))
     path = out / FIT_ARGS_FILE
+    if not resume:
+        # A new fit into a used --out starts clean: an earlier fit's finished candidates and checkpoints
+        # would otherwise be taken up by a later `--resume` of this one (or listed as its candidates).
+        for stale in WORK_DIRS:
+            shutil.rmtree(out / stale, ignore_errors=True)
+    elif not path.exists():
+        warnings.warn(f"{out}: no interrupted fit to resume (no {FIT_ARGS_FILE}); starting a new fit",
+                      stacklevel=3)
+        for stale in WORK_DIRS:
+            shutil.rmtree(out / stale, ignore_errors=True)
     if resume and path.exists():
         before = read_json(path)
         changed = [k for k in FIT_ARGS if k in before and before[k] != args[k]]
@@ -89,7 +100,7 @@ def load_predictor(path: str | Path):
     model_cfg = read_json(run / "model.json")
     p.hidden, p.dropout = model_cfg["hidden"], model_cfg["dropout"]
     p.fusion_, p.columns_ = model_cfg["fusion"], model_cfg["columns"]
-    weights = load_file(str(run / "weights.safetensors"))
+    weights = load_tensors(run / "weights.safetensors")
     # model.json holds the saved fusion's own options; the fusion completes them from its weights for runs
     # saved before one of its defaults changed. `p.fusion_options` stays what the fit was given.
     p.model_options_ = options_for_weights(p.fusion_, weights, options_for(model_cfg["fusion_options"], p.fusion_))

@@ -359,8 +359,10 @@ def test_cache_commands(tmp_path, images, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert img.id in out and txt.id in out
     assert main(["cache", "clear", "--encoder", txt.id]) == 0
-    assert f"cleared for {txt.id}" in capsys.readouterr().out
+    assert f"cleared: 2 entries of {txt.id}" in capsys.readouterr().out
     assert set(cache_info()) == {img.id}
+    assert main(["cache", "clear", "--encoder", "nope"]) == 2  # not "cleared": nothing of that name is there
+    assert "holds no entries of encoder 'nope'" in capsys.readouterr().err and set(cache_info()) == {img.id}
     assert main(["cache", "clear"]) == 0 and cache_info() == {}
     main(["cache", "info"])
     assert img.id not in capsys.readouterr().out

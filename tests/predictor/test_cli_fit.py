@@ -42,6 +42,12 @@ def test_fit_evaluate_predict_compare(shapes, tmp_path, capsys):
     assert len(pred) == 80 and {"shape", "proba_shape_circle"} <= set(pred.columns)
     assert pred.filter(like="proba_").sum(axis=1).round(4).eq(1).all()
     capsys.readouterr()
+    no_audio = tmp_path / "no-audio.csv"
+    pd.read_parquet(shapes).drop(columns=["audio"]).assign(
+        image=lambda d: [str(shapes.parent / v) for v in d["image"]]).to_csv(no_audio, index=False)
+    assert main(["predict", str(run), str(no_audio), "-o", str(tmp_path / "pred2.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and "no column(s) audio" in err and "UserWarning" not in err  # no source lines
     assert main(["runs", "compare", str(run), str(run)]) == 0
     assert "concat" in capsys.readouterr().out
 

@@ -85,6 +85,7 @@ def test_bad_training_settings_are_refused_before_any_work(setting, value, rule,
         pm.Predictor("label", **{setting: value}).fit(tmp_path / "no-such-table.csv")  # not even read
 
 
+@pytest.mark.slow
 def test_broken_run_directories(tmp_path, fitted):
     _, run = fitted
     with pytest.raises(PolymodalError, match="not a run directory"):
@@ -116,3 +117,44 @@ def test_ensemble_of_finished_runs(fitted, shapes, tmp_path):
     assert 0 <= ens.evaluate(shapes)["accuracy"] <= 1
     with pytest.raises(PolymodalError, match="at least two runs"):
         pm.Ensemble([run])
+
+
+@pytest.mark.slow
+def test_damaged_run_files_are_named_not_tracebacks(tmp_path, fitted):
+    import shutil
+
+    _, run = fitted
+    for name, match in (("weights.safetensors", "corrupt or unreadable weights"),
+                        ("model.json", "corrupt or unreadable JSON"), ("task.json", "corrupt or unreadable JSON")):
+        broken = tmp_path / name
+        shutil.copytree(run, broken)
+        (broken / name).write_text("garbage")
+        with pytest.raises(PolymodalError, match=rf"{name}: {match}"):
+            pm.load(broken)
+
+
+@pytest.mark.slow
+def test_prediction_keeps_every_row_and_names_bad_cells(fitted, shapes, tmp_path):
+    p, _ = fitted
+    df = pd.read_parquet(shapes).head(6).copy()
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    df.loc[2, "image"] = str(tmp_path / "bad.png")
+    with pytest.raises(PolymodalError, match=r"(?s)1 problem.*row 2, column 'image': cannot decode.*or empty them: "
+                                             r"a row with an empty cell is predicted without that modality") as err:
+        p.predict(pm.read_table(df, base_dir=shapes.parent))
+    assert "--on-error" not in str(err.value)  # predict has no such option
+    df.loc[2, "image"] = None
+    assert len(p.predict(pm.read_table(df, base_dir=shapes.parent))) == 6  # predicted without the image
+    renamed = pm.read_table(df.rename(columns={"audio": "audio_file", "image": "images"}), base_dir=shapes.parent)
+    with pytest.raises(PolymodalError, match=r"none of this model's input columns .* is in the table \('audio': "
+                                             r"is it 'audio_file'\?; 'image': is it 'images'\?"):
+        p.predict(renamed)
+
+
+def test_whole_number_labels_with_an_empty_cell_keep_their_names():
+    from polymodal.tasks import Classification
+
+    with_gap = Classification("y").fit(pd.Series([0, 1, 2, None, 1]))  # read as floats: 0.0, 1.0, 2.0, NaN
+    assert with_gap.classes == ["0", "1", "2"]
+    assert with_gap.encode(pd.Series([2, 0])).tolist() == [2, 0]  # a clean table (integers) encodes the same
+    assert Classification("y").fit(pd.Series([0.5, 1.5])).classes == ["0.5", "1.5"]

@@ -173,3 +173,18 @@ def test_progress_bar_moves_step_by_step_with_the_live_loss(monkeypatch):
     assert "fitting 1/2" in text and "fitting 2/2" in text
     assert all(f" {i}/6 " in text for i in range(1, 7))  # 3 steps an epoch, counted one by one across epochs
     assert "loss=" in text and "val_balanced_accuracy=" in text
+
+
+@pytest.mark.parametrize("damage", ["delete", "garbage"])
+def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, damage):
+    from polymodal import PolymodalError
+
+    task, tr, va = toy()
+    train(Tiny(), task, tr, va, epochs=2, batch_size=16, progress=False, checkpoint_dir=tmp_path)
+    weights = next(tmp_path.glob("epoch*.model.safetensors"))
+    if damage == "delete":
+        weights.unlink()
+    else:
+        weights.write_bytes(b"garbage")
+    with pytest.raises(PolymodalError, match=r"checkpoint to resume from is damaged or incomplete.*without --resume"):
+        train(Tiny(), task, tr, va, epochs=3, batch_size=16, progress=False, checkpoint_dir=tmp_path, resume=True)

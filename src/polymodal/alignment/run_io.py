@@ -6,12 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from safetensors.torch import load_file
-
 from .. import __version__
 from ..encoders.base import encoders_from_state, encoders_state
 from ..features import is_cached
-from ..run import FORMAT, check_run, read_json, save_tensors, write_json
+from ..run import FORMAT, check_run, load_tensors, read_json, save_tensors, write_json
 from ..schema import Schema
 
 ARGS = ("columns", "encoders", "loss", "dim", "hidden", "dropout", "lock", "temperature", "epochs", "batch_size",
@@ -63,7 +61,7 @@ def load_aligner(path: str | Path):
     trainable = {c: e for c, e in a.encoders_.items() if not is_cached(e)}
     a.model_ = AlignmentModel(in_dims, trainable, dim=cfg["dim"], hidden=cfg["hidden"], dropout=cfg["dropout"],
                               locked=cfg["lock"], loss=cfg["loss"])
-    a.model_.load_state_dict(load_file(str(run / "weights.safetensors")))
+    a.model_.load_state_dict(load_tensors(run / "weights.safetensors"))
     a.model_.eval()
     a.task_ = AlignmentTask(a.columns_, a.model_, cfg["loss"])
     a.run_dir_ = run

@@ -17,12 +17,10 @@ import json
 import time
 from pathlib import Path
 
-from safetensors.torch import load_file
-
 from .. import __version__
 from ..encoders.base import build_encoder
 from ..errors import PolymodalError
-from ..run import FORMAT, check_run, read_json, save_tensors, write_json
+from ..run import FORMAT, check_run, load_tensors, read_json, save_tensors, write_json
 from ..text.tokenizer import Tokenizer
 from ..training.checkpoint import atomic_write_text
 
@@ -80,10 +78,10 @@ def load_captioner(path: str | Path):
     c.tokenizer_ = Tokenizer.from_json((run / "tokenizer.json").read_text())
     c.model_ = CaptionModel(*c.token_shape_, cfg["vocab_size"], decoder=cfg["decoder"], hidden=cfg["hidden"],
                             dropout=cfg["dropout"], max_len=cfg["max_len"], decoder_options=cfg["decoder_options"])
-    c.model_.load_state_dict(load_file(str(run / "weights.safetensors")))
+    c.model_.load_state_dict(load_tensors(run / "weights.safetensors"))
     c.model_.eval()
     captions = json.loads((run / "baseline.json").read_text())["captions"]
-    c.baseline_ = NearestCaption(load_file(str(run / "baseline.safetensors"))["features"], captions, normalized=True)
+    c.baseline_ = NearestCaption(load_tensors(run / "baseline.safetensors")["features"], captions, normalized=True)
     c.run_dir_ = run
     c.metrics_ = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
     c.history_ = read_json(run / "history.json") if (run / "history.json").exists() else []

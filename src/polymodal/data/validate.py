@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import Problem, ValidationError
 from ..schema import Schema
+from .label_text import label_text
 from .table import Table, resolve_path
 
 POLICIES = ("error", "skip")
@@ -120,7 +121,7 @@ def _check_label(values: pd.Series, column: str, known: set | None) -> list[Prob
     for i, v in enumerate(values):
         if is_missing(v):
             problems.append(Problem(i, column, "label is missing"))
-        elif known is not None and v not in known and str(v) not in {str(k) for k in known}:
+        elif known is not None and v not in known and label_text(v) not in {label_text(k) for k in known}:
             shown = ", ".join(map(str, sorted(known, key=str)[:10]))
             problems.append(Problem(i, column, f"label {v!r} was not seen in training (known: {shown})"))
     return problems
@@ -128,9 +129,10 @@ def _check_label(values: pd.Series, column: str, known: set | None) -> list[Prob
 
 def validate(table: Table, schema: Schema, *, on_error: str = "error", require_all: bool = False,
              known_labels: dict[str, set] | None = None, check_labels: bool = True,
-             workers: int = 4) -> ValidationReport:
+             workers: int = 4, hint: str | None = None) -> ValidationReport:
     """Check `table` against `schema`. `on_error="error"` raises a `ValidationError` listing every
-    problem; `"skip"` drops the rows with problems and returns them in `report.skipped`."""
+    problem (ending with `hint`, default: how to fix or skip at fit time); `"skip"` drops the rows
+    with problems and returns them in `report.skipped`."""
     if on_error not in POLICIES:
         raise ValueError(f"on_error must be one of {POLICIES}, got {on_error!r}")
     df = table.df
@@ -151,14 +153,14 @@ def validate(table: Table, schema: Schema, *, on_error: str = "error", require_a
         for column in schema.labels:
             if column in df.columns:
                 problems += _check_label(df[column], column, (known_labels or {}).get(column))
-    return _apply_policy(table, sorted(problems, key=lambda p: (p.row, p.column)), on_error)
+    return _apply_policy(table, sorted(problems, key=lambda p: (p.row, p.column)), on_error, hint)
 
 
-def _apply_policy(table: Table, problems: list[Problem], on_error: str) -> ValidationReport:
+def _apply_policy(table: Table, problems: list[Problem], on_error: str, hint: str | None = None) -> ValidationReport:
     skipped = pd.DataFrame([{"row": p.row, "column": p.column, "reason": p.reason, "value": p.value}
                             for p in problems], columns=["row", "column", "reason", "value"])
     if problems and on_error == "error":
-        raise ValidationError(table.source, problems)
+        raise ValidationError(table.source, problems, hint=hint)
     bad_rows = sorted({p.row for p in problems})
     kept = table.df.drop(index=bad_rows).reset_index(drop=True)
     return ValidationReport(Table(kept, table.base_dir, table.source), problems, skipped)

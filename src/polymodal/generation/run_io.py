@@ -14,11 +14,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from safetensors.torch import load_file
-
 from .. import __version__
 from ..errors import PolymodalError
-from ..run import FORMAT, check_run, read_json, save_tensors, write_json
+from ..run import FORMAT, check_run, load_tensors, read_json, save_tensors, write_json
 from .conditioning import Prompts
 from .media import medium_from_config
 
@@ -66,7 +64,7 @@ def load_generator(path: str | Path):
     g.prompts_ = Prompts(g.text_encoder, g.tokenizer_)
     g.model_ = build_model(cfg["model"], tuple(cfg["shape"]), text_encoder=g.text_encoder, tokenizer=g.tokenizer_,
                            z_dim=g.z_dim, cond_dim=g.cond_dim, width=g.width, **cfg["options"])
-    g.model_.load_state_dict(load_file(str(run / "weights.safetensors")))
+    g.model_.load_state_dict(load_tensors(run / "weights.safetensors"))
     g.model_.eval()
     g.run_dir_ = run
     g.metrics_ = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}

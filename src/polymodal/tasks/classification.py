@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..data.label_text import label_text
 from ..errors import PolymodalError
 from .base import Task, TaskOutput
 
@@ -45,18 +46,19 @@ class Classification(Task):
 
     def fit(self, values: pd.Series) -> Classification:
         present = values.dropna()
-        self.classes = sorted({str(v) for v in present}, key=_natural)
+        present = present.map(label_text)
+        self.classes = sorted(set(present), key=_natural)
         if len(self.classes) < 2:
             raise PolymodalError(f"label column {self.column!r} has only one class "
                                  f"({self.classes[0] if self.classes else 'none'}); a classifier needs two or more")
-        counts = present.astype(str).value_counts().reindex(self.classes).to_numpy(dtype=np.float64)
+        counts = present.value_counts().reindex(self.classes).to_numpy(dtype=np.float64)
         # "balanced" weights as in scikit-learn: n / (k * count)
         self.class_weight = torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
         return self
 
     def encode(self, values: pd.Series) -> torch.Tensor:
         index = {c: i for i, c in enumerate(self.classes)}
-        return torch.tensor([index.get(str(v), -1) if pd.notna(v) else -1 for v in values], dtype=torch.long)
+        return torch.tensor([index.get(label_text(v), -1) if pd.notna(v) else -1 for v in values], dtype=torch.long)
 
     def step(self, logits: torch.Tensor, targets: torch.Tensor) -> TaskOutput:
         weight = self.class_weight if self.imbalance in ("weighted", "focal") else None

@@ -9,7 +9,10 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from ..errors import PolymodalError
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -72,11 +75,16 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     pointer_path = folder / "checkpoint.json"
     if not pointer_path.exists():
         return None
-    pointer = json.loads(pointer_path.read_text())
-    tag = pointer["tag"]
-    model.load_state_dict(load_file(str(folder / f"{tag}.model.safetensors")))
-    optimizer.load_state_dict(_unflatten_optimizer(load_file(str(folder / f"{tag}.optim.safetensors")),
-                                                   pointer["optimizer"]))
-    scheduler.load_state_dict(pointer["scheduler"])
-    best = load_file(str(folder / f"{tag}.best.safetensors")) if pointer["has_best"] else None
+    try:
+        pointer = json.loads(pointer_path.read_text())
+        tag = pointer["tag"]
+        model.load_state_dict(load_file(str(folder / f"{tag}.model.safetensors")))
+        optimizer.load_state_dict(_unflatten_optimizer(load_file(str(folder / f"{tag}.optim.safetensors")),
+                                                       pointer["optimizer"]))
+        scheduler.load_state_dict(pointer["scheduler"])
+        best = load_file(str(folder / f"{tag}.best.safetensors")) if pointer["has_best"] else None
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        # json and safetensors errors are ValueErrors/SafetensorErrors, a deleted file an OSError
+        raise PolymodalError(f"{folder}: the checkpoint to resume from is damaged or incomplete ({exc}); "
+                             "fit again without --resume to start over") from exc
     return pointer, best
