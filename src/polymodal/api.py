@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +40,9 @@ def compare_runs(paths: list[str | Path]) -> pd.DataFrame:
     for path in paths:
         run = check_run(path)
         metrics = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
+        if not metrics:
+            warnings.warn(f"{run}: no metrics.json (a run saved without a fit's evaluation); its row is empty",
+                          stacklevel=2)
         monitor = metrics.get("monitor", "")
         row = {"run": str(path), "task": metrics.get("task"), "best": metrics.get("best")}
         for split in ("val", "test"):

@@ -230,8 +230,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .api import load
+    from .predictor import Predictor
 
-    out = load(args.run).predict_proba(args.table, runtime=args.runtime)
+    model = load(args.run)
+    kwargs = {"with_ids": True} if isinstance(model, Predictor) else {}  # the id columns lead each row
+    out = model.predict_proba(args.table, runtime=args.runtime, **kwargs)
     if args.output:
         out.to_csv(args.output, index=False)
         console.print(f"{len(out)} predictions written to {args.output}")

@@ -228,15 +228,21 @@ class Predictor:
             arrays = arrays.drop(column)
         return table, arrays
 
-    def predict_proba(self, data, *, runtime: str = "torch") -> pd.DataFrame:
-        """Predictions with their probabilities (one column per class) for every row. `runtime="onnx"`
-        runs fusion and head through ONNX Runtime (exported once, checked against PyTorch)."""
-        _, arrays = self._inputs(data)
+    def predict_proba(self, data, *, runtime: str = "torch", with_ids: bool = False) -> pd.DataFrame:
+        """Predictions with their probabilities (one column per class) for every row, in order. `runtime="onnx"`
+        runs fusion and head through ONNX Runtime (exported once, checked against PyTorch). `with_ids`
+        puts the table's id columns (role `id`) first, so the output can be joined back to the input."""
+        table, arrays = self._inputs(data)
         if runtime == "torch":
-            return self.task_.predict(predict_logits(self.model_, arrays))
-        from .export.runtime import head_runner, logits
+            out = self.task_.predict(predict_logits(self.model_, arrays))
+        else:
+            from .export.runtime import head_runner, logits
 
-        return self.task_.predict(logits(head_runner(self.model_, runtime), arrays))
+            out = self.task_.predict(logits(head_runner(self.model_, runtime), arrays))
+        ids = [c for c in self.schema_.names("id") if c in table.df.columns and c not in out.columns]
+        if with_ids and ids:
+            out = pd.concat([table.df[ids].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
+        return out
 
     def predict(self, data, *, runtime: str = "torch") -> pd.Series | pd.DataFrame:
         out = self.predict_proba(data, runtime=runtime)

@@ -51,6 +51,9 @@ def test_skip_policy_drops_rows_and_writes_reasons(tiny_table, tmp_path):
     skipped = pd.read_csv(path)
     assert skipped["row"].tolist() == [1, 2, 3, 4, 5, 6]
     assert list(skipped.columns) == ["row", "column", "reason", "value"]
+    value = dict(zip(skipped["row"], skipped["value"], strict=True))
+    assert "does-not-exist.png" in value[1] and "trunc.png" in value[2]  # the cell as written, to find and fix
+    assert pd.isna(value[5])  # the missing label: nothing to show
 
 
 def test_require_all_turns_missing_cells_into_problems(tiny_table):

@@ -40,6 +40,7 @@ def test_fit_evaluate_predict_compare(shapes, tmp_path, capsys):
     assert main(["predict", str(run), str(shapes), "-o", str(out)]) == 0
     pred = pd.read_csv(out)
     assert len(pred) == 80 and {"shape", "proba_shape_circle"} <= set(pred.columns)
+    assert pred.columns[0] == "id" and pred["id"].tolist() == pd.read_parquet(shapes)["id"].tolist()  # joinable
     assert pred.filter(like="proba_").sum(axis=1).round(4).eq(1).all()
     capsys.readouterr()
     no_audio = tmp_path / "no-audio.csv"

@@ -131,6 +131,10 @@ def test_damaged_run_files_are_named_not_tracebacks(tmp_path, fitted):
         (broken / name).write_text("garbage")
         with pytest.raises(PolymodalError, match=rf"{name}: {match}"):
             pm.load(broken)
+    (tmp_path / "model.json" / "metrics.json").unlink()
+    with pytest.warns(UserWarning, match="no metrics.json"):
+        rows = pm.compare_runs([run, tmp_path / "model.json"])
+    assert rows["best"].notna().tolist() == [True, False]
 
 
 @pytest.mark.slow

@@ -157,13 +157,22 @@ def validate(table: Table, schema: Schema, *, on_error: str = "error", require_a
 
 
 def _apply_policy(table: Table, problems: list[Problem], on_error: str, hint: str | None = None) -> ValidationReport:
-    skipped = pd.DataFrame([{"row": p.row, "column": p.column, "reason": p.reason, "value": p.value}
+    skipped = pd.DataFrame([{"row": p.row, "column": p.column, "reason": p.reason,
+                             "value": p.value or _cell_text(table.df, p.row, p.column)}
                             for p in problems], columns=["row", "column", "reason", "value"])
     if problems and on_error == "error":
         raise ValidationError(table.source, problems, hint=hint)
     bad_rows = sorted({p.row for p in problems})
     kept = table.df.drop(index=bad_rows).reset_index(drop=True)
     return ValidationReport(Table(kept, table.base_dir, table.source), problems, skipped)
+
+
+def _cell_text(df: pd.DataFrame, row: int, column: str) -> str:
+    """The cell as the user wrote it (for skipped.csv), blank when it is empty or not there."""
+    if column not in df.columns or not 0 <= row < len(df):
+        return ""
+    value = df[column].iat[row]
+    return "" if is_missing(value) else str(value)[:200]
 
 
 def write_skipped(report: ValidationReport, path: str | Path) -> Path | None:
