@@ -254,14 +254,15 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     from .encoders.cache import cache_info, clear_cache
 
-    info = cache_info()
     if args.cache_command == "clear":
-        if args.encoder and not any(k == args.encoder or k.startswith(f"{args.encoder}@") for k in info):
-            raise PolymodalError(f"the feature cache holds no entries of encoder {args.encoder!r}; it holds: "
-                                 + (", ".join(sorted({k.split('@')[0] for k in info})) or "nothing"))
         removed = clear_cache(args.encoder)
+        if args.encoder and not removed:
+            held = sorted({k.split("@")[0] for k in cache_info()})
+            raise PolymodalError(f"the feature cache holds no entries of encoder {args.encoder!r}; it holds: "
+                                 + (", ".join(held) or "nothing"))
         console.print(f"feature cache cleared: {removed} entries" + (f" of {args.encoder}" if args.encoder else ""))
         return 0
+    info = cache_info()
     t = RichTable("encoder id", "entries", "MB", title="Feature cache")
     for key, row in info.items():
         t.add_row(key, str(row.get("entries", "")), f"{row.get('bytes', 0) / 1e6:.1f}")

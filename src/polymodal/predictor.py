@@ -32,6 +32,9 @@ from .training.data import ArrayData
 from .training.loop import predict_logits
 from .training.settings import check_settings
 
+PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
+                "(unless the model was fitted with --require-all).")
+
 
 class Predictor:
     """Predict label column(s) from any subset of a table's modalities through a chosen fusion.
@@ -66,7 +69,9 @@ class Predictor:
     def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Predictor:
         started = time.time()
         # before any time is spent on the table
-        self._check_settings()
+        check_settings(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, hidden=self.hidden,
+                       lr=self.lr, weight_decay=self.weight_decay, dropout=self.dropout,
+                       modality_dropout=self.modality_dropout)
         check_options(self.fusion_options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
         weights = self._label_weights()
         if out is not None:
@@ -108,11 +113,6 @@ class Predictor:
         if len(parts["val"]) == 0:
             raise PolymodalError(f"{table.source}: no validation rows (split column has no 'val' rows)")
         return parts
-
-    def _check_settings(self) -> None:
-        check_settings(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, hidden=self.hidden,
-                       lr=self.lr, weight_decay=self.weight_decay, dropout=self.dropout,
-                       modality_dropout=self.modality_dropout)
 
     def _label_weights(self) -> list[float] | None:
         """One loss weight per label (checked before any work), or None when none was given."""
@@ -202,7 +202,8 @@ class Predictor:
         absent = [c for c in self.model_.modalities if c not in table.df.columns]
         hints = ""
         if absent:
-            unused = [str(c) for c in table.df.columns if c not in {k.name for k in self.schema_.columns}]
+            known = {k.name for k in self.schema_.columns}
+            unused = [str(c) for c in table.df.columns if c not in known]
             near = {c: difflib.get_close_matches(c, unused, n=1) for c in absent}
             hints = "; ".join(f"{c!r}: is it {m[0]!r}?" for c, m in near.items() if m)
             if hints:
@@ -240,9 +241,9 @@ class Predictor:
 
             out = self.task_.predict(logits(head_runner(self.model_, runtime), arrays))
         ids = [c for c in self.schema_.names("id") if c in table.df.columns and c not in out.columns]
-        if with_ids and ids:
-            out = pd.concat([table.df[ids].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
-        return out
+        if not (with_ids and ids):
+            return out
+        return pd.concat([table.df[ids].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
 
     def predict(self, data, *, runtime: str = "torch") -> pd.Series | pd.DataFrame:
         out = self.predict_proba(data, runtime=runtime)
@@ -307,6 +308,3 @@ def _monitor(metrics: dict, task: Task) -> float:
 
 
 VERSION = __version__
-PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
-                "(unless the model was fitted with --require-all).")
-

@@ -29,17 +29,15 @@ def check_resumable(p, out: Path, resume: bool) -> None:
     those of the fit being resumed: its finished candidates and checkpoints were built with those."""
     args = json.loads(json.dumps({k: getattr(p, k) for k in FIT_ARGS}, default=str))
     path = out / FIT_ARGS_FILE
-    if not resume:
+    if not resume or not path.exists():
+        if resume:
+            warnings.warn(f"{out}: no interrupted fit to resume (no {FIT_ARGS_FILE}); starting a new fit",
+                          stacklevel=3)
         # A new fit into a used --out starts clean: an earlier fit's finished candidates and checkpoints
         # would otherwise be taken up by a later `--resume` of this one (or listed as its candidates).
         for stale in WORK_DIRS:
             shutil.rmtree(out / stale, ignore_errors=True)
-    elif not path.exists():
-        warnings.warn(f"{out}: no interrupted fit to resume (no {FIT_ARGS_FILE}); starting a new fit",
-                      stacklevel=3)
-        for stale in WORK_DIRS:
-            shutil.rmtree(out / stale, ignore_errors=True)
-    if resume and path.exists():
+    else:
         before = read_json(path)
         changed = [k for k in FIT_ARGS if k in before and before[k] != args[k]]
         if changed:

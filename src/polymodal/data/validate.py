@@ -118,10 +118,11 @@ def _check_numeric(values: pd.Series, column: str) -> list[Problem]:
 
 def _check_label(values: pd.Series, column: str, known: set | None) -> list[Problem]:
     problems = []
+    known_text = None if known is None else {label_text(k) for k in known}
     for i, v in enumerate(values):
         if is_missing(v):
             problems.append(Problem(i, column, "label is missing"))
-        elif known is not None and v not in known and label_text(v) not in {label_text(k) for k in known}:
+        elif known_text is not None and label_text(v) not in known_text:
             shown = ", ".join(map(str, sorted(known, key=str)[:10]))
             problems.append(Problem(i, column, f"label {v!r} was not seen in training (known: {shown})"))
     return problems
