@@ -76,7 +76,7 @@ def run_one(name: str, work: Path, threads: int) -> dict:
     resumed = json.loads(pointer.read_text())["epoch"] + 1 if pointer.exists() else 0
     load_before = load_average()
     started = time.perf_counter()
-    g = pm.Generator(setting["task"], prompt=setting["prompt"], target=setting["target"], evaluate=False,
+    g = pm.Generator(setting["task"], prompt=setting["prompt"], target=setting["target"], evaluate_after_fit=False,
                      **{**COMMON, **options})
     g.fit(table, out=work / "runs" / name, resume=True)  # an interrupted fit continues from its last epoch
     fit_seconds = time.perf_counter() - started

@@ -7,31 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import PolymodalError
-from .run import check_run, read_json
+from .runs.directory import check_run
+from .runs.files import read_json
+from .runs.kinds import load
 
-
-def load(path: str | Path):
-    """Restore a run directory (the model, its encoders, schema and task) for predict/evaluate."""
-    run = check_run(path)
-    kind = read_json(run / "polymodal.json").get("kind")
-    if kind == "predictor":
-        from .run_io import load_predictor
-
-        return load_predictor(run)
-    if kind == "aligner":
-        from .alignment.run_io import load_aligner
-
-        return load_aligner(run)
-    if kind == "generator":
-        from .generation.run_io import load_generator
-
-        return load_generator(run)
-    if kind == "captioner":
-        from .captioning.run_io import load_captioner
-
-        return load_captioner(run)
-    raise PolymodalError(f"{run}: unknown run kind {kind!r}")
+__all__ = ["compare_runs", "load"]
 
 
 def compare_runs(paths: list[str | Path]) -> pd.DataFrame:

@@ -148,7 +148,7 @@ def _fit_generator(args: argparse.Namespace) -> int:
     options = _training_options(args)
     g = Generator(args.task, model=args.model or "cvae", prompt=args.prompt, target=args.target,
                   text_encoder=args.text_encoder, image_size=args.image_size, seed=args.seed,
-                  evaluate=not args.no_evaluate, on_error=args.on_error, **options)
+                  evaluate_after_fit=not args.no_evaluate, on_error=args.on_error, **options)
     g.fit(args.table, out=args.out, resume=args.resume)
     shown = {k: v for k, v in g.metrics_.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if shown:
@@ -164,9 +164,9 @@ def _training_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .generation.run_io import load_generator
+    from .generation.generator import Generator
 
-    g = load_generator(args.run)  # a run of another kind is refused here, with its kind named
+    g = Generator.load(args.run)  # a run of another kind is refused here, with its kind named
     samples = g.generate(args.prompts, n=args.n, seed=args.seed)
     path = g.write(samples, args.output, columns=args.n)
     console.print(f"{len(samples)} sample(s) written to {path}")
@@ -203,9 +203,9 @@ def _fit_captioner(args: argparse.Namespace) -> int:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
-    from .captioning.run_io import load_captioner
+    from .captioning.captioner import Captioner
 
-    captioner = load_captioner(args.run)
+    captioner = Captioner.load(args.run)
     for path, text in zip(args.files, captioner.caption(args.files, beam_size=args.beam), strict=True):
         print(f"{path}\t{text}")
     return 0

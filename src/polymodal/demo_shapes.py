@@ -67,7 +67,7 @@ def _generate(results: ShapesResults, out: Path, console: Console, role: str, ep
 
     started = time.time()
     with console.status(f"fitting a text-to-{role} model (conditional VAE) on shapes ..."):
-        g = Generator(f"text-to-{role}", "cvae", prompt="caption", target=role, epochs=epochs, evaluate=False,
+        g = Generator(f"text-to-{role}", "cvae", prompt="caption", target=role, epochs=epochs, evaluate_after_fit=False,
                       progress=False).fit(results.table)
     with console.status(f"judging generated {role}s with attribute readers trained on real ones ..."):
         # Attributes only: on `shapes` they are exact, and the Fréchet distance and R-precision

@@ -16,9 +16,9 @@ from .tasks import Classification
 
 class Ensemble:
     def __init__(self, members: list, weights: list[float] | None = None):
-        from .api import load
+        from .predictor import Predictor
 
-        self.members = [load(m) if isinstance(m, str | Path) else m for m in members]
+        self.members = [Predictor.load(m) if isinstance(m, str | Path) else m for m in members]
         if len(self.members) < 2:
             raise PolymodalError("an ensemble needs at least two runs")
         tasks = [m.task_ for m in self.members]

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -127,28 +126,3 @@ def materialize(table: Table, schema: Schema, encoders: dict[str, Encoder], *, c
             inputs[column], masks[column] = load_inputs(encoder, values, workers=workers, progress=progress,
                                                         desc=column)
     return ArrayData(inputs, masks)
-
-
-def split_rows(df: pd.DataFrame, schema: Schema, label: str | None, *, seed: int = 0,
-               val_fraction: float = 0.2) -> dict[str, np.ndarray]:
-    """Row positions of train/val/test: from the table's split column when there is one, else a
-    seeded split of the rows (stratified on the label where it is categorical)."""
-    split_cols = schema.names("split")
-    if split_cols:
-        s = df[split_cols[0]].astype(str).str.lower()
-        parts = {"train": np.flatnonzero(s == "train"),
-                 "val": np.flatnonzero(s.isin(["val", "valid", "validation", "dev"])),
-                 "test": np.flatnonzero(s == "test")}
-        if len(parts["train"]) == 0:
-            raise PolymodalError(f"split column {split_cols[0]!r} has no 'train' rows")
-        return parts
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(df))
-    strat = df[label].astype(str).to_numpy() if label is not None else None
-    if strat is not None and pd.Series(strat).value_counts().min() < 2:
-        strat = None
-    train, val = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=strat)
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.array([], dtype=int)}
-
-

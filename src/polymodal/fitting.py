@@ -8,19 +8,17 @@ resumes where it stopped and loses at most one epoch of one candidate.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from .encoders.base import Encoder
 from .fusion.base import build_fusion
 from .model import MultimodalModel
+from .runs.files import load_tensors, read_json, save_tensors, write_json
 from .tasks.base import Task
-from .training.checkpoint import atomic_write_text, save_tensors
 from .training.data import ArrayData
 from .training.loop import predict_logits, train
 
@@ -67,8 +65,8 @@ def fit_candidate(cand: Candidate, task: Task, data: dict[str, ArrayData], *, wo
     cand.model = model
     done = workdir / "candidates" / f"{_slug(cand.name)}.json" if workdir else None
     if resume and done is not None and done.exists():
-        saved = json.loads(done.read_text())
-        model.load_state_dict(load_file(str(done.with_suffix(".safetensors"))))
+        saved = read_json(done)
+        model.load_state_dict(load_tensors(done.with_suffix(".safetensors")))
         cand.history, cand.seconds, cand.best_epoch = saved["history"], saved["seconds"], saved["best_epoch"]
     else:
         ckpt = workdir / "checkpoints" / _slug(cand.name) if workdir else None
@@ -81,8 +79,7 @@ def fit_candidate(cand: Candidate, task: Task, data: dict[str, ArrayData], *, wo
         if done is not None:
             done.parent.mkdir(parents=True, exist_ok=True)
             save_tensors(model.state_dict(), done.with_suffix(".safetensors"))
-            atomic_write_text(done, json.dumps({"history": cand.history, "seconds": cand.seconds,
-                                                "best_epoch": cand.best_epoch}))
+            write_json(done, {"history": cand.history, "seconds": cand.seconds, "best_epoch": cand.best_epoch})
     score(cand, task, data)
     return cand
 

@@ -2,13 +2,12 @@
 
     p = Predictor(label="group", fusion="all").fit("train.csv")   # returns self
     p.evaluate("test.csv"); p.predict(df); p.predict_proba(df); p.save("run/")
-    p = polymodal.load("run/")
+    p = Predictor.load("run/")          # or polymodal.load("run/"), whatever the kind
 """
 
 from __future__ import annotations
 
 import difflib
-import time
 import warnings
 from pathlib import Path
 
@@ -16,16 +15,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__
+from . import __version__, run_io
+from .data.splits import split_rows, with_tuning_rows
 from .data.table import Table, read_table
 from .data.validate import validate, write_skipped
 from .errors import PolymodalError
-from .features import choose_encoders, materialize, parse_encoder_spec, split_rows
+from .features import choose_encoders, materialize, parse_encoder_spec
 from .fitting import Candidate, build_model, fit_candidate
 from .fusion.base import fusion_names
 from .fusion.options import check_options, options_for
 from .model import MultimodalModel
-from .run_io import check_resumable
+from .runs.job import Job
 from .schema import Schema, detect_schema
 from .tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
 from .training.data import ArrayData
@@ -36,7 +36,7 @@ PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is pre
                 "(unless the model was fitted with --require-all).")
 
 
-class Predictor:
+class Predictor(Job):
     """Predict label column(s) from any subset of a table's modalities through a chosen fusion.
 
     `fusion` is a registered fusion name, a comma-separated list, or "all" (every fusion is
@@ -48,6 +48,9 @@ class Predictor:
     (``{"group": 1.0, "subgroup": 0.5}``; unnamed labels weigh 1).
     """
 
+    kind = "predictor"
+    FILES = ("schema.json", "task.json", "encoders.json", "model.json")
+
     def __init__(self, label: str | list[str], *, fusion: str = "concat", encoders: str | dict | None = None,
                  task: str = "auto", imbalance: str = "none", epochs: int = 40, batch_size: int = 128,
                  lr: float = 2e-3, weight_decay: float = 1e-2, hidden: int = 128, dropout: float = 0.1,
@@ -55,61 +58,72 @@ class Predictor:
                  pretrained: bool = True, baselines: bool = True, overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
                  label_weights: dict[str, float] | None = None, progress: bool = True):
-        self.label = [label] if isinstance(label, str) else list(label)
-        self.fusion, self.encoders, self.task = fusion, parse_encoder_spec(encoders), task
+        # stored as given (scikit-learn's rule, so clone() works); read through the properties below
+        self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
         self.weight_decay, self.hidden, self.dropout = weight_decay, hidden, dropout
         self.modality_dropout, self.patience, self.seed = modality_dropout, patience, seed
         self.encoder_mode, self.pretrained, self.baselines = encoder_mode, pretrained, baselines
-        self.overrides, self.on_error, self.require_all = dict(overrides or {}), on_error, require_all
-        self.fusion_options, self.progress = dict(fusion_options or {}), progress
-        self.label_weights = dict(label_weights or {})
+        self.overrides, self.on_error, self.require_all = overrides, on_error, require_all
+        self.fusion_options, self.progress = fusion_options, progress
+        self.label_weights = label_weights
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.label] if isinstance(self.label, str) else list(self.label)
+
+    @property
+    def _options(self) -> dict:
+        return dict(self.fusion_options or {})
 
     # ----------------------------------------------------------------- fit
-    def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Predictor:
-        started = time.time()
+    def fit(self, data, *, out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+            tuning_data=None, tensorboard: bool = False) -> Predictor:
+        """Fit on `data` (a path or a DataFrame). `out`: the run directory to write (resumable with
+        `resume`; a finished run there is replaced only with `overwrite`). `tuning_data`: a separate table
+        for validation (early stopping and choosing the fusion); `data` then supplies the training rows."""
         # before any time is spent on the table
         check_settings(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, hidden=self.hidden,
                        lr=self.lr, weight_decay=self.weight_decay, dropout=self.dropout,
                        modality_dropout=self.modality_dropout)
-        check_options(self.fusion_options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
+        check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
         weights = self._label_weights()
-        if out is not None:
-            check_resumable(self, Path(out), resume)
+        run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
         table = read_table(data)
-        self.schema_ = detect_schema(table, label=self.label, overrides=self.overrides)
-        report = validate(table, self.schema_, on_error=self.on_error, require_all=self.require_all)
-        if out is not None:
-            write_skipped(report, Path(out) / "skipped.csv")
+        self.schema_ = split_schema = detect_schema(table, label=self.labels, overrides=self.overrides or {})
+        if tuning_data is not None:
+            table, split_schema = with_tuning_rows(table, read_table(tuning_data), self.schema_)
+        report = validate(table, split_schema, on_error=self.on_error, require_all=self.require_all)
+        if run is not None:
+            write_skipped(report, run / "skipped.csv")
         table, self.skipped_ = report.table, report.skipped
         self.columns_ = list(self.schema_.modalities)
         if not self.columns_:
             raise PolymodalError(f"{table.source}: no input columns besides the label(s); roles: "
                                  + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
-        parts = self._split(table)
-        self.task_ = make_task(table.df.iloc[parts["train"]], self.label, kind=self.task, imbalance=self.imbalance,
+        parts = self._split(table, split_schema)
+        self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
                                weights=weights)
         torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
-        self.encoders_ = choose_encoders(self.schema_, self.columns_, self.encoders, pretrained=self.pretrained,
-                                         mode=self.encoder_mode)
+        self.encoders_ = choose_encoders(self.schema_, self.columns_, parse_encoder_spec(self.encoders),
+                                         pretrained=self.pretrained, mode=self.encoder_mode)
         for column, encoder in self.encoders_.items():
             encoder.prepare(table.df[column].iloc[parts["train"]].dropna().tolist())
         data_all = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         data_all.targets = encode_targets(self.task_, table.df)
         splits = {k: data_all.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
-        self.candidates_ = self._train_all(splits, Path(out) if out else None, resume)
+        self.candidates_ = self._train_all(splits, run, resume)
+        self.history_ = {c.name: c.history for c in self.candidates_}
         self._choose_best()
         self.missing_ = self._missing_modality(splits)
         self._ensemble_row(splits)
-        self.fit_seconds_ = time.time() - started
-        if out is not None:
-            self.save(out)
+        self._finish_fit(run)
         return self
 
-    def _split(self, table: Table) -> dict[str, np.ndarray]:
-        strat = self.label[0] if len(self.label) == 1 else None
-        parts = split_rows(table.df, self.schema_, strat, seed=self.seed)
+    def _split(self, table: Table, schema: Schema) -> dict[str, np.ndarray]:
+        strat = self.labels[0] if len(self.labels) == 1 else None
+        parts = split_rows(table.df, schema, strat, seed=self.seed)
         if len(parts["val"]) == 0:
             raise PolymodalError(f"{table.source}: no validation rows (split column has no 'val' rows)")
         return parts
@@ -118,13 +132,13 @@ class Predictor:
         """One loss weight per label (checked before any work), or None when none was given."""
         if not self.label_weights:
             return None
-        unknown = [c for c in self.label_weights if c not in self.label]
+        unknown = [c for c in self.label_weights if c not in self.labels]
         if unknown:
             raise PolymodalError(f"label_weights names {', '.join(map(repr, unknown))}, not a label of this fit; "
-                                 f"labels: {', '.join(self.label)}")
-        if len(self.label) < 2:
+                                 f"labels: {', '.join(self.labels)}")
+        if len(self.labels) < 2:
             raise PolymodalError("label_weights weigh the losses of several labels; this fit has one label")
-        return check_weights([self.label_weights.get(c, 1.0) for c in self.label], self.label)
+        return check_weights([self.label_weights.get(c, 1.0) for c in self.labels], self.labels)
 
     def _fusions(self) -> list[str]:
         names = fusion_names() if self.fusion == "all" else [f.strip() for f in self.fusion.split(",") if f.strip()]
@@ -146,9 +160,9 @@ class Predictor:
                 print(f"[{i + 1}/{len(cands)}] {cand.name}", flush=True)
             fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults
             model = self._model(cand.fusion, cand.columns, modality_dropout=self.modality_dropout if fusion else 0.0,
-                                options=self.fusion_options if fusion else None)
-            fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, train_args=train_args,
-                          model=model)
+                                options=self._options if fusion else None)
+            fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, model=model,
+                          train_args={**train_args, "on_epoch_end": self.log_.stage(cand.name)})
         return cands
 
     def _model(self, fusion: str, columns: list[str], modality_dropout: float, options: dict | None
@@ -161,7 +175,7 @@ class Predictor:
         fused = [c for c in self.candidates_ if c.kind == "fusion"]
         best = max(fused, key=lambda c: c.val.get(self.task_.monitor, -np.inf))
         self.best_, self.model_, self.fusion_ = best, best.model, best.fusion
-        self.model_options_ = options_for(self.fusion_options, self.fusion_)  # what model_ was built with
+        self.model_options_ = options_for(self._options, self.fusion_)  # what model_ was built with
 
     def _missing_modality(self, splits: dict[str, ArrayData]) -> list[dict]:
         """Each fusion's metric on the evaluation split with every modality, then with each one absent."""
@@ -254,7 +268,7 @@ class Predictor:
         """Metrics on a labelled table; `drop` hides modalities (column names or roles) to test robustness."""
         drop_cols = self._resolve_drop(drop)
         table, arrays = self._inputs(data, drop_cols)
-        missing_labels = [c for c in self.label if c not in table.df.columns]
+        missing_labels = [c for c in self.labels if c not in table.df.columns]
         if missing_labels:
             raise PolymodalError(f"{table.source}: evaluation needs the label column(s) {', '.join(missing_labels)}")
         known = {t.column: set(t.classes) for t in _tasks(self.task_) if isinstance(t, Classification)}
@@ -274,16 +288,24 @@ class Predictor:
             out += hits
         return out
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise PolymodalError("this Predictor is not fitted yet: call fit() or polymodal.load(RUN)")
+    # ------------------------------------------------------ run directory (see run_io.py)
+    def _save_state(self, run: Path) -> None:
+        run_io.save_state(self, run)
 
-    # ---------------------------------------------------------------- save
-    def save(self, path: str | Path) -> Path:
-        from .run_io import save_predictor
+    def _load_state(self, run: Path) -> None:
+        run_io.load_state(self, run)
 
-        self._check_fitted()
-        return save_predictor(self, Path(path))
+    def _summary(self) -> dict:
+        return run_io.metrics_summary(self)
+
+    def _write_report(self, run: Path) -> None:
+        self.comparison_.to_csv(run / "comparison.csv", index=False)
+        from .report.run_report import write_run_report
+
+        write_run_report(self, run)
+
+    def _card(self, summary: dict) -> list[tuple[str, str]]:
+        return run_io.card_sections(self, summary)
 
     @property
     def comparison_(self) -> pd.DataFrame:

@@ -1,57 +1,28 @@
-"""Writing a fitted Predictor to a run directory and reading it back (see run.py for the layout)."""
+"""A Predictor's own files in its run directory (the envelope is runs/directory.py's):
+
+    RUN/schema.json        column roles
+    RUN/task.json          the task's learned state (classes, target scaling)
+    RUN/encoders.json      per input column: encoder name, rebuild config, mode
+    RUN/model.json         fusion name and its own (flat) options, the modalities it was trained on
+    RUN/weights.safetensors  model weights
+    RUN/comparison.csv, candidates/ (every candidate's finished weights)
+
+Pretrained frozen encoders are not copied into the run: they are rebuilt from their package.
+"""
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
-import warnings
 from pathlib import Path
 
-from . import __version__
 from .encoders.base import encoders_from_state, encoders_state
-from .errors import PolymodalError
 from .fusion.base import options_for_weights
 from .fusion.options import options_for
-from .run import FORMAT, check_run, load_tensors, read_json, save_tensors, write_json
+from .runs.files import load_tensors, read_json, save_tensors, write_json
 from .schema import Schema
 from .tasks import task_from_state
 
-FIT_ARGS = ("label", "fusion", "encoders", "task", "imbalance", "epochs", "batch_size", "lr", "weight_decay",
-            "hidden", "dropout", "modality_dropout", "patience", "seed", "encoder_mode", "pretrained",
-            "baselines", "overrides", "on_error", "require_all", "fusion_options", "label_weights")
-FIT_ARGS_FILE = "fit_args.json"
-WORK_DIRS = ("candidates", "checkpoints")  # a fit's work in progress (fitting.py), what --resume takes up
 
-
-def check_resumable(p, out: Path, resume: bool) -> None:
-    """Record the fit's arguments in `out` (as JSON); with `resume`, first refuse arguments that differ from
-    those of the fit being resumed: its finished candidates and checkpoints were built with those."""
-    args = json.loads(json.dumps({k: getattr(p, k) for k in FIT_ARGS}, default=str))
-    path = out / FIT_ARGS_FILE
-    if not resume or not path.exists():
-        if resume:
-            warnings.warn(f"{out}: no interrupted fit to resume (no {FIT_ARGS_FILE}); starting a new fit",
-                          stacklevel=3)
-        # A new fit into a used --out starts clean: an earlier fit's finished candidates and checkpoints
-        # would otherwise be taken up by a later `--resume` of this one (or listed as its candidates).
-        for stale in WORK_DIRS:
-            shutil.rmtree(out / stale, ignore_errors=True)
-    else:
-        before = read_json(path)
-        changed = [k for k in FIT_ARGS if k in before and before[k] != args[k]]
-        if changed:
-            raise PolymodalError(f"{out}: cannot resume with other arguments than the interrupted fit's: "
-                                 + "; ".join(f"{k} was {before[k]!r}, now {args[k]!r}" for k in changed)
-                                 + ". Resume with the same arguments, or fit into a new --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(path, args)
-
-
-def save_predictor(p, run: Path) -> Path:
-
-    run.mkdir(parents=True, exist_ok=True)
-    p.run_dir_ = run  # an index built from this object names the run, so it can be searched alone
+def save_state(p, run: Path) -> None:
     write_json(run / "schema.json", p.schema_.to_dict())
     write_json(run / "task.json", p.task_.state())
     write_json(run / "encoders.json", encoders_state({c: p.encoders_[c] for c in p.model_.modalities}))
@@ -59,23 +30,12 @@ def save_predictor(p, run: Path) -> Path:
                                     "dropout": p.dropout, "fusion_options": model_options(p),
                                     "out_dim": p.task_.out_dim})
     save_tensors(p.model_.state_dict(), run / "weights.safetensors")
-    if hasattr(p, "candidates_"):
-        write_json(run / "metrics.json", metrics_summary(p))
-        write_json(run / "history.json", {c.name: c.history for c in p.candidates_})
-        p.comparison_.to_csv(run / "comparison.csv", index=False)
-        from .report.run_report import write_run_report
-
-        write_run_report(p, run)
-    write_json(run / "polymodal.json", {"format": FORMAT, "kind": "predictor", "polymodal": __version__,
-                                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                        "fit": {k: getattr(p, k) for k in FIT_ARGS}})  # written last: the marker
-    return run
 
 
 def model_options(p) -> dict:
     """The constructor options of the saved model's fusion (flat: model.json describes one model)."""
     options = getattr(p, "model_options_", None)
-    return dict(options) if options is not None else options_for(p.fusion_options, p.fusion_)
+    return dict(options) if options is not None else options_for(p.fusion_options or {}, p.fusion_)
 
 
 def metrics_summary(p) -> dict:
@@ -85,13 +45,9 @@ def metrics_summary(p) -> dict:
             "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2)}
 
 
-def load_predictor(path: str | Path):
+def load_state(p, run: Path) -> None:
     from .fitting import build_model
-    from .predictor import Predictor
 
-    run = check_run(path, kind="predictor")
-    meta = read_json(run / "polymodal.json")
-    p = Predictor(**{k: v for k, v in meta["fit"].items() if k in FIT_ARGS})
     p.schema_ = Schema.from_dict(read_json(run / "schema.json"))
     p.task_ = task_from_state(read_json(run / "task.json"))
     p.encoders_ = encoders_from_state(read_json(run / "encoders.json"))
@@ -106,6 +62,20 @@ def load_predictor(path: str | Path):
                            dropout=p.dropout, modality_dropout=0.0, fusion_options=p.model_options_)
     p.model_.load_state_dict(weights)
     p.model_.eval()
-    p.run_dir_ = run
-    p.metrics_ = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
-    return p
+
+
+def card_sections(p, summary: dict) -> list[tuple[str, str]]:
+    monitor = summary["monitor"]
+    split = "test" if summary.get("test") else "val"
+    rows = ["| candidate | kind | " + f"{split} {monitor} |", "|---|---|---|"]
+    for row in summary["comparison"]:
+        value = row.get(f"{split}_{monitor}")
+        rows.append(f"| {row['name']} | {row['kind']} | {'' if value is None else f'{value:.4f}'} |")
+    inputs = ", ".join(f"`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)" for c in p.columns_)
+    return [("Model", f"Predicts {', '.join(f'`{c}`' for c in p.labels)} ({summary['task']}) from {inputs}, "
+                      f"through the **{p.fusion_}** fusion, chosen as the best fused candidate on validation."),
+            ("Metrics against the baselines", "\n".join(rows) + "\n\nThe `only:COLUMN` rows are each modality "
+             "alone (the baselines); `ensemble` averages the fused candidates' probabilities."),
+            ("Limits", "Trained on the rows above only: inputs unlike them (other image styles, other "
+             "vocabulary, other recording conditions) are outside what it was measured on. A modality "
+             "missing at prediction time costs what the report's robustness table shows.")]

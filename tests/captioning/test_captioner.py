@@ -12,7 +12,6 @@ import polymodal as pm
 from polymodal import PolymodalError
 from polymodal.captioning.attributes import parse_caption
 from polymodal.captioning.report import add_caption_examples
-from polymodal.captioning.run_io import load_captioner
 from polymodal.cli import main
 from polymodal.metrics.text import bleu
 from polymodal.report.html import Report
@@ -78,14 +77,13 @@ def test_examples_section_for_the_demo(captioned, shapes, tmp_path):
     assert len(examples) == 4 and set(examples[0]) == {"input", "reference", "model", "nearest_neighbour"}
 
 
-@pytest.mark.slow
-def test_resume_of_a_finished_fit_trains_nothing_more(shapes, tmp_path):
-    args = dict(decoder="transformer", hidden=64, epochs=3, batch_size=64, progress=False)
-    first = pm.Captioner(**args).fit(shapes, out=tmp_path / "run")
-    again = pm.Captioner(**args).fit(shapes, out=tmp_path / "run", resume=True)
-    assert again.history_ == first.history_
-    files = [str(shapes.parent / p) for p in _test_rows(shapes)["image"][:4]]
-    assert again.caption(files) == first.caption(files)
+def test_resume_of_a_finished_fit_is_refused_and_the_run_kept(captioned, shapes):
+    """A finished run keeps no checkpoints (tests/runs covers resuming an interrupted fit)."""
+    c, run = captioned
+    before = (run / "weights.safetensors").read_bytes()
+    with pytest.raises(PolymodalError, match="holds a finished run"):
+        pm.Captioner(**c.get_params()).fit(shapes, out=run, resume=True)
+    assert (run / "weights.safetensors").read_bytes() == before and not (run / "checkpoints").exists()
 
 
 @pytest.mark.slow
@@ -143,7 +141,7 @@ def test_runs_of_another_kind_are_refused(tmp_path, capsys):
     (run / "polymodal.json").write_text(json.dumps({"format": 1, "kind": "aligner"}))
     (run / "weights.safetensors").write_bytes(b"")
     with pytest.raises(PolymodalError, match="holds a 'aligner' run, not 'captioner'"):
-        load_captioner(run)
+        pm.Captioner.load(run)
     assert main(["caption", str(run), "x.png"]) == 2
     assert "not 'captioner'" in capsys.readouterr().err
 

@@ -15,7 +15,7 @@ import polymodal as pm
 from polymodal.errors import PolymodalError, TableError, ValidationError
 
 TINY = {"image_size": 16, "width": 8, "z_dim": 8, "cond_dim": 16, "batch_size": 16, "epochs": 3,
-        "text_encoder": "gru", "evaluate": False, "progress": False}
+        "text_encoder": "gru", "evaluate_after_fit": False, "progress": False}
 TASKS = {"text-to-image": ("caption", "image"), "text-to-audio": ("caption", "audio"),
          "text-to-video": ("video_caption", "video")}
 PROMPTS = ["a small red circle on the left", "a large blue square on the right"]

@@ -7,8 +7,8 @@ import pytest
 import polymodal as pm
 from polymodal.data.audio import fix_length, read_audio
 from polymodal.data.recipes import build
+from polymodal.data.splits import split_rows
 from polymodal.data.table import read_table
-from polymodal.features import split_rows
 from polymodal.generation.perturb import write_perturbed
 from polymodal.generation.readers import AttributeReader, default_attributes, real_paths
 from polymodal.schema import detect_schema

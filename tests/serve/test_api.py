@@ -204,7 +204,7 @@ def test_media_only_serves_rows_of_an_index(client):
 @pytest.fixture(scope="module")
 def generative_client(tmp_path_factory, predictor_run):
     """Run folders of kind captioner/generator whose `load` returns the contract's stand-ins."""
-    import polymodal.api
+    import polymodal.runs.kinds
 
     root = tmp_path_factory.mktemp("generative")
     objects = {"captioner": StandInCaptioner(), "painter": StandInGenerator("image"),
@@ -214,9 +214,9 @@ def generative_client(tmp_path_factory, predictor_run):
         kind = "captioner" if name == "captioner" else "generator"
         (root / name / "polymodal.json").write_text(json.dumps({"format": 1, "kind": kind}))
         (root / name / "weights.safetensors").write_bytes(b"")
-    real = polymodal.api.load
+    real = polymodal.runs.kinds.load
     patch = pytest.MonkeyPatch()
-    patch.setattr(polymodal.api, "load", lambda path: objects.get(path.name) or real(path))
+    patch.setattr(polymodal.runs.kinds, "load", lambda path: objects.get(path.name) or real(path))
     app = create_app([root / n for n in objects] + [predictor_run], timeout_s=1.0, max_upload_mb=LIMIT_MB)
     patch.undo()
     return TestClient(app)

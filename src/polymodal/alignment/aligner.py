@@ -4,26 +4,28 @@ audio-text, audio-image, or all three), learned on top of frozen unimodal encode
     a = Aligner(["image", "caption"]).fit("pairs.parquet", out="runs/align")
     a.evaluate(test_table)              # Recall@1/5/10 both ways, against ASIF and chance
     a.embed("caption", ["a red apple"]) # L2-normalised vectors in the shared space
-    polymodal.load("runs/align")
+    Aligner.load("runs/align")          # or polymodal.load(...)
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..data.splits import split_rows
 from ..data.table import read_table
 from ..data.text import normalize_text
 from ..data.validate import is_missing, validate, write_skipped
 from ..errors import PolymodalError
-from ..features import choose_encoders, is_cached, materialize, parse_encoder_spec, split_rows
+from ..features import choose_encoders, is_cached, materialize, parse_encoder_spec
+from ..runs.job import Job
 from ..schema import Schema, detect_schema
 from ..training.data import ArrayData
 from ..training.loop import predict_logits, train
 from ..training.settings import check_settings
+from . import run_io
 from .model import AlignmentModel
 from .task import AlignmentTask
 
@@ -31,7 +33,10 @@ ALIGNABLE = ("image", "audio", "text", "video")
 LOSSES = ("infonce", "siglip")
 
 
-class Aligner:
+class Aligner(Job):
+    kind = "aligner"
+    FILES = ("schema.json", "encoders.json", "aligner.json")
+
     def __init__(self, columns: list[str] | None = None, *, encoders: str | dict | None = None,
                  loss: str = "infonce", dim: int = 256, hidden: int = 512, dropout: float = 0.1,
                  lock: list[str] | None = None, temperature: float = 0.07, epochs: int = 30, batch_size: int = 256,
@@ -40,43 +45,44 @@ class Aligner:
                  pretrained: bool = True, encoder_mode: str | None = None, progress: bool = True):
         if loss not in LOSSES:
             raise PolymodalError(f"unknown alignment loss {loss!r}; valid: {', '.join(LOSSES)}")
-        self.columns, self.encoders, self.loss = list(columns or []), parse_encoder_spec(encoders), loss
-        self.dim, self.hidden, self.dropout, self.lock = dim, hidden, dropout, list(lock or [])
+        # stored as given (scikit-learn's rule, so clone() works)
+        self.columns, self.encoders, self.loss = columns, encoders, loss
+        self.dim, self.hidden, self.dropout, self.lock = dim, hidden, dropout, lock
         self.temperature, self.epochs, self.batch_size, self.lr = temperature, epochs, batch_size, lr
         self.weight_decay, self.patience, self.seed, self.key = weight_decay, patience, seed, key
-        self.overrides, self.on_error, self.pretrained = dict(overrides or {}), on_error, pretrained
+        self.overrides, self.on_error, self.pretrained = overrides, on_error, pretrained
         self.encoder_mode, self.progress = encoder_mode, progress
 
     # ----------------------------------------------------------------- fit
-    def fit(self, data, *, out: str | Path | None = None) -> Aligner:
-        started = time.time()
+    def fit(self, data, *, out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+            tensorboard: bool = False) -> Aligner:
+        """Fit on `data`; `out`, `resume`, `overwrite` as for `Predictor.fit`."""
         check_settings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                        patience=self.patience, dim=self.dim, hidden=self.hidden, dropout=self.dropout,
                        temperature=self.temperature)
+        run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
         table = read_table(data)
-        self.schema_ = detect_schema(table, overrides=self.overrides)
+        self.schema_ = detect_schema(table, overrides=self.overrides or {})
         self.columns_ = self._pick_columns()
         report = validate(table, Schema([c for c in self.schema_.columns if c.name in self.columns_], table.source),
                           on_error=self.on_error)
-        if out is not None:
-            write_skipped(report, Path(out) / "skipped.csv")
+        if run is not None:
+            write_skipped(report, run / "skipped.csv")
         table = report.table
         parts = split_rows(table.df, self.schema_, None, seed=self.seed)
         torch.manual_seed(self.seed)
-        self.encoders_ = choose_encoders(self.schema_, self.columns_, self.encoders, pretrained=self.pretrained,
-                                         mode=self.encoder_mode)
+        self.encoders_ = choose_encoders(self.schema_, self.columns_, parse_encoder_spec(self.encoders),
+                                         pretrained=self.pretrained, mode=self.encoder_mode)
         for column, encoder in self.encoders_.items():
             encoder.prepare(table.df[column].iloc[parts["train"]].dropna().tolist())
         arrays = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         arrays.targets = self._keys(table.df)
         splits = {k: arrays.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
-        self._train(splits)
+        self._train(splits, run, resume)
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.eval_split_ = "test" if len(parts["test"]) else "val"
         self.metrics_ = self._score(splits)
-        self.fit_seconds_ = time.time() - started
-        if out is not None:
-            self.save(out)
+        self._finish_fit(run)
         return self
 
     def _pick_columns(self) -> list[str]:
@@ -88,7 +94,7 @@ class Aligner:
                                      f"{', '.join(k for k, r in roles.items() if r in ALIGNABLE) or 'none'}")
         if len(columns) < 2:
             raise PolymodalError(f"alignment needs at least two columns of image/audio/text/video; got {columns}")
-        for c in self.lock:
+        for c in self.lock or []:
             if c not in columns:
                 raise PolymodalError(f"--lock {c!r} is not one of the aligned columns {columns}")
         return sorted(columns)
@@ -103,16 +109,18 @@ class Aligner:
         index: dict[str, int] = {}
         return torch.tensor([index.setdefault(v, len(index)) for v in values])
 
-    def _train(self, splits: dict[str, ArrayData]) -> None:
+    def _train(self, splits: dict[str, ArrayData], run: Path | None, resume: bool) -> None:
         in_dims = {c: e.out_dim for c, e in self.encoders_.items()}
         trainable = {c: e for c, e in self.encoders_.items() if not is_cached(e)}
         torch.manual_seed(self.seed)
         self.model_ = AlignmentModel(in_dims, trainable, dim=self.dim, hidden=self.hidden, dropout=self.dropout,
-                                     locked=self.lock, temperature=self.temperature, loss=self.loss)
+                                     locked=self.lock or [], temperature=self.temperature, loss=self.loss)
         self.task_ = AlignmentTask(self.columns_, self.model_, self.loss)
         result, best = train(self.model_, self.task_, splits["train"], splits["val"], epochs=self.epochs,
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                             patience=self.patience, seed=self.seed, progress=self.progress, desc="aligning")
+                             patience=self.patience, seed=self.seed, progress=self.progress, desc="aligning",
+                             checkpoint_dir=run / "checkpoints" if run is not None else None, resume=resume,
+                             on_epoch_end=self.log_.stage("aligner"))
         self.model_.load_state_dict(best)
         self.model_.eval()
         self.history_, self.best_epoch_, self.train_seconds_ = result.history, result.best_epoch, result.seconds
@@ -160,12 +168,21 @@ class Aligner:
         arrays.targets = self._keys(table.df)
         return alignment_report(self, predict_logits(self.model_, arrays), arrays, None)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise PolymodalError("this Aligner is not fitted yet: call fit() or polymodal.load(RUN)")
+    # ------------------------------------------------------ run directory (see run_io.py)
+    def _save_state(self, run: Path) -> None:
+        run_io.save_state(self, run)
 
-    def save(self, path: str | Path) -> Path:
-        from .run_io import save_aligner
+    def _load_state(self, run: Path) -> None:
+        run_io.load_state(self, run)
 
-        self._check_fitted()
-        return save_aligner(self, Path(path))
+    def _summary(self) -> dict:
+        return {"eval_split": self.eval_split_, "splits": self.split_sizes_, "fit_seconds": round(self.fit_seconds_, 2),
+                "train_seconds": round(self.train_seconds_, 2), **self.metrics_}
+
+    def _write_report(self, run: Path) -> None:
+        from .report import write_alignment_report
+
+        write_alignment_report(self, run)
+
+    def _card(self, summary: dict) -> list[tuple[str, str]]:
+        return run_io.card_sections(self, summary)

@@ -1,58 +1,28 @@
-"""An Aligner's run directory: polymodal.json (kind "aligner"), schema.json, encoders.json,
-aligner.json (columns, dims, options), weights.safetensors, metrics.json, history.json, report.html."""
+"""An Aligner's own files in its run directory (the envelope is runs/directory.py's):
+schema.json, encoders.json, aligner.json (columns, dims, options), weights.safetensors."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from .. import __version__
 from ..encoders.base import encoders_from_state, encoders_state
 from ..features import is_cached
-from ..run import FORMAT, check_run, load_tensors, read_json, save_tensors, write_json
+from ..runs.files import load_tensors, read_json, save_tensors, write_json
 from ..schema import Schema
 
-ARGS = ("columns", "encoders", "loss", "dim", "hidden", "dropout", "lock", "temperature", "epochs", "batch_size",
-        "lr", "weight_decay", "patience", "seed", "key", "overrides", "on_error", "pretrained", "encoder_mode")
 
-
-def save_aligner(a, run: Path) -> Path:
-
-    run.mkdir(parents=True, exist_ok=True)
-    a.run_dir_ = run  # an index built from this object names the run, so it can be searched alone
+def save_state(a, run: Path) -> None:
     write_json(run / "schema.json", a.schema_.to_dict())
     write_json(run / "encoders.json", encoders_state(a.encoders_))
     write_json(run / "aligner.json", {"columns": a.columns_, "dim": a.model_.dim, "loss": a.loss,
-                                      "hidden": a.hidden, "dropout": a.dropout, "lock": a.lock})
+                                      "hidden": a.hidden, "dropout": a.dropout, "lock": a.lock or []})
     save_tensors(a.model_.state_dict(), run / "weights.safetensors")
-    if hasattr(a, "metrics_"):
-        write_json(run / "metrics.json", {"eval_split": a.eval_split_, "splits": a.split_sizes_,
-                                          "fit_seconds": round(a.fit_seconds_, 2),
-                                          "train_seconds": round(a.train_seconds_, 2), **a.metrics_})
-        write_json(run / "history.json", a.history_)
-        from .report import write_alignment_report
-
-        write_alignment_report(a, run)
-    write_json(run / "polymodal.json", {"format": FORMAT, "kind": "aligner", "polymodal": __version__,
-                                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                        "fit": {k: getattr(a, k) for k in ARGS}})
-    return run
 
 
-def load_aligner(path: str | Path):
-    from .aligner import Aligner
+def load_state(a, run: Path) -> None:
     from .model import AlignmentModel
     from .task import AlignmentTask
 
-    run = check_run(path, kind="aligner")
-    missing = [f for f in ("schema.json", "encoders.json", "aligner.json", "weights.safetensors")
-               if not (run / f).exists()]
-    if missing:
-        from ..errors import PolymodalError
-
-        raise PolymodalError(f"{run}: run directory is missing {', '.join(missing)}")
-    meta = read_json(run / "polymodal.json")
-    a = Aligner(**{k: v for k, v in meta["fit"].items() if k in ARGS})
     a.schema_ = Schema.from_dict(read_json(run / "schema.json"))
     a.encoders_ = encoders_from_state(read_json(run / "encoders.json"))
     cfg = read_json(run / "aligner.json")
@@ -64,6 +34,18 @@ def load_aligner(path: str | Path):
     a.model_.load_state_dict(load_tensors(run / "weights.safetensors"))
     a.model_.eval()
     a.task_ = AlignmentTask(a.columns_, a.model_, cfg["loss"])
-    a.run_dir_ = run
-    a.metrics_ = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
-    return a
+
+
+def card_sections(a, summary: dict) -> list[tuple[str, str]]:
+    rows = ["| pair | direction | learned R@1 | ASIF R@1 | chance R@1 |", "|---|---|---|---|---|"]
+    for pair, entry in summary.get("pairs", {}).items():
+        for direction, m in entry["learned"].items():
+            asif = (entry.get("asif") or {}).get(direction, {}).get("recall@1")
+            rows.append(f"| {pair} | {direction} | {m['recall@1']:.3f} | "
+                        f"{'' if asif is None else f'{asif:.3f}'} | {m['chance_recall@1']:.4f} |")
+    return [("Model", f"A shared {a.model_.dim}-d embedding space for {', '.join(f'`{c}`' for c in a.columns_)} "
+                      f"({a.loss} loss) on top of frozen encoders."),
+            (f"Retrieval on the {summary.get('eval_split', '?')} split", "\n".join(rows) + "\n\nASIF is the "
+             "training-free baseline (relative representations through the training pairs)."),
+            ("Limits", "Searches only what its training pairs taught it: queries about concepts absent from "
+             "them fall back on the frozen encoders' similarity at best.")]

@@ -81,12 +81,12 @@ def embed_query(aligner, *, text: str | None = None, image: str | None = None, a
 def search(index: VectorIndex | str | Path, *, aligner=None, text: str | None = None, image: str | None = None,
            audio: str | None = None, k: int = 10) -> pd.DataFrame:
     """Ranked hits (rank, score, row metadata) for one query."""
-    from ..api import load
+    from .aligner import Aligner
 
     index = index if isinstance(index, VectorIndex) else VectorIndex.load(index)
     if aligner is None:
         run = index.meta.get("run")
         if not run:
             raise PolymodalError("this index does not name the run that built it: pass aligner=...")
-        aligner = load(run)
+        aligner = Aligner.load(run)
     return index.search(embed_query(aligner, text=text, image=image, audio=audio), k=k)[0]

@@ -3,7 +3,7 @@
     c = Captioner(input="image", target="caption", decoder="gru").fit("data/shapes", out="runs/cap")
     c.caption(["photo.png"], beam_size=3)   # ["a small red circle on the left"]
     c.evaluate("data/shapes")               # BLEU-1..4, CIDEr-D, exact match; nn_* for the baseline
-    polymodal.load("runs/cap")
+    Captioner.load("runs/cap")          # or polymodal.load(...)
 
 The input column's files go through a fixed pretrained encoder into the feature cache as a few
 tokens each (image regions or audio frames); a decoder learns the captions with teacher forcing
@@ -13,7 +13,6 @@ Every evaluation also scores the nearest-neighbour baseline on the same inputs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,15 +20,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.splits import split_rows
 from ..data.table import Table, read_table, resolve_path
 from ..data.validate import is_missing, validate, write_skipped
 from ..errors import PolymodalError
-from ..features import split_rows
+from ..runs.files import write_json
+from ..runs.job import Job
 from ..schema import Column, Schema, detect_schema
 from ..text.tokenizer import Tokenizer
 from ..training.data import ArrayData
 from ..training.loop import train
 from ..training.settings import check_settings
+from . import run_io
 from .baseline import NearestCaption
 from .decoder import decoder_names
 from .evaluation import Items, group_items, score
@@ -39,7 +41,10 @@ from .search import beam_search, greedy, strip
 from .task import CaptionTask
 
 
-class Captioner:
+class Captioner(Job):
+    kind = "captioner"
+    FILES = ("captioner.json", "tokenizer.json", "baseline.safetensors", "baseline.json")
+
     def __init__(self, input: str = "image", target: str = "caption", decoder: str = "gru", *,
                  encoder: str | None = None, hidden: int = 128, dropout: float = 0.1,
                  decoder_options: dict | None = None, tokenizer: str = "word", min_frequency: int = 1,
@@ -53,19 +58,21 @@ class Captioner:
         if max_len < 3:
             raise PolymodalError(f"max_len must leave room for <bos>, one word and <eos>; got {max_len}")
         self.input, self.target, self.decoder, self.encoder = input, target, decoder, encoder
-        self.hidden, self.dropout, self.decoder_options = hidden, dropout, dict(decoder_options or {})
+        self.hidden, self.dropout, self.decoder_options = hidden, dropout, decoder_options  # as given
         self.tokenizer, self.min_frequency, self.max_len = tokenizer, min_frequency, max_len
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.label_smoothing, self.patience, self.beam_size = label_smoothing, patience, beam_size
-        self.length_penalty, self.seed, self.overrides = length_penalty, seed, dict(overrides or {})
+        self.length_penalty, self.seed, self.overrides = length_penalty, seed, overrides
         self.on_error, self.threads, self.progress = on_error, threads, progress
 
     # ----------------------------------------------------------------- fit
-    def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Captioner:
-        started = time.time()
+    def fit(self, data, *, out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+            tensorboard: bool = False) -> Captioner:
+        """Fit on `data`; `out`, `resume`, `overwrite` as for `Predictor.fit`."""
         check_settings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                        patience=self.patience, hidden=self.hidden, dropout=self.dropout,
                        label_smoothing=self.label_smoothing)
+        out = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
         table = self._usable_rows(read_table(data), out=out, fitting=True)
         parts = split_rows(table.df, self.schema_, None, seed=self.seed)
         captions = table.df[self.target_].astype(str).tolist()
@@ -88,9 +95,7 @@ class Captioner:
         rows = parts[self.eval_split_]
         part = Table(table.df.iloc[rows].reset_index(drop=True), table.base_dir, table.source)
         self.metrics_, self.examples_ = self._score(part, feats[rows])
-        self.fit_seconds_ = time.time() - started
-        if out is not None:
-            self.save(out)
+        self._finish_fit(out)
         return self
 
     def _usable_rows(self, table: Table, *, out=None, fitting: bool = False) -> Table:
@@ -98,7 +103,7 @@ class Captioner:
         if len(table) == 0:
             raise PolymodalError(f"{table.source}: the table has no rows")
         if fitting:
-            self.schema_ = detect_schema(table, overrides=self.overrides)
+            self.schema_ = detect_schema(table, overrides=self.overrides or {})
             self.input_, self.input_role, self.target_ = self._pick_columns(table)
         for column in (self.input_, self.target_):
             if column not in table.df.columns:
@@ -142,14 +147,15 @@ class Captioner:
         torch.manual_seed(self.seed)
         self.model_ = CaptionModel(*self.token_shape_, self.tokenizer_.vocab_size, decoder=self.decoder,
                                    hidden=self.hidden, dropout=self.dropout, max_len=self.max_len,
-                                   decoder_options=self.decoder_options)
+                                   decoder_options=self.decoder_options or {})
         val = splits["val"] if len(splits["val"]) else None
         with torch_threads(self.threads):
             result, best = train(self.model_, CaptionTask(self.label_smoothing), splits["train"], val,
                                  epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  weight_decay=self.weight_decay, patience=self.patience, seed=self.seed,
                                  checkpoint_dir=Path(out) / "checkpoints" if out is not None else None,
-                                 resume=resume, progress=self.progress, desc=f"captioning ({self.decoder})")
+                                 resume=resume, progress=self.progress, desc=f"captioning ({self.decoder})",
+                                 on_epoch_end=self.log_.stage(self.decoder))
         self.model_.load_state_dict(best)
         self.model_.eval()
         self.history_, self.best_epoch_, self.train_seconds_ = result.history, result.best_epoch, result.seconds
@@ -245,15 +251,31 @@ class Captioner:
         feats = token_features(self.encoder_, items.paths, progress=False)
         return _examples(items, self.caption_features(feats), self.nearest_captions(feats), n)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise PolymodalError("this Captioner is not fitted yet: call fit() or polymodal.load(RUN)")
+    # ------------------------------------------------------ run directory (see run_io.py)
+    def _save_state(self, run: Path) -> None:
+        run_io.save_state(self, run)
 
-    def save(self, path: str | Path) -> Path:
-        from .run_io import save_captioner
+    def _load_state(self, run: Path) -> None:
+        run_io.load_state(self, run)
 
-        self._check_fitted()
-        return save_captioner(self, Path(path))
+    def _summary(self) -> dict:
+        # "monitor" names the headline metric of each split's dict, as `polymodal runs compare` reads it
+        return {"task": "caption", "monitor": "bleu_4", "best": self.decoder, "eval_split": self.eval_split_,
+                "splits": self.split_sizes_, "fit_seconds": round(self.fit_seconds_, 2),
+                "train_seconds": round(self.train_seconds_, 2), "best_epoch": self.best_epoch_,
+                self.eval_split_: self.metrics_}
+
+    def _write_report(self, run: Path) -> None:
+        write_json(run / "examples.json", self.examples_)
+        from .report import write_caption_report
+
+        write_caption_report(self, run)
+
+    def _card(self, summary: dict) -> list[tuple[str, str]]:
+        return run_io.card_sections(self, summary)
+
+    def _marker(self) -> dict:
+        return {"task": "caption"}
 
 
 @contextmanager

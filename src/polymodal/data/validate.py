@@ -180,9 +180,6 @@ def write_skipped(report: ValidationReport, path: str | Path) -> Path | None:
     """Write the skipped rows' reasons next to the original data (atomically)."""
     if report.skipped.empty:
         return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    report.skipped.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    from ..runs.files import atomic_write
+
+    return atomic_write(path, report.skipped.to_csv(index=False))

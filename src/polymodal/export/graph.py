@@ -9,8 +9,6 @@ be part of the graph; `graph_inputs` names them.
 
 from __future__ import annotations
 
-import os
-import uuid
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from torch import nn
 
 from ..errors import PolymodalError
 from ..model import MultimodalModel
+from ..runs.files import atomic_write
 
 OPSET = 17
 
@@ -100,18 +99,17 @@ def export_head(model: MultimodalModel, path: str | Path, *, sample: dict[str, t
     args = tuple(sample[n] for n in names)
     if len(args[0]) < 2:  # a batch of one could let the tracer specialise on it
         args = tuple(a.repeat(2, *[1] * (a.dim() - 1)) for a in args)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp")
     was_training = model.training
-    try:
+
+    def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about deprecations
             torch.onnx.export(HeadGraph(model.eval()), args, str(tmp), input_names=names, output_names=["logits"],
                               dynamic_axes={n: {0: "batch"} for n in [*names, "logits"]}, opset_version=OPSET,
                               dynamo=False)
-        os.replace(tmp, path)
+
+    try:
+        path = atomic_write(path, write)
     finally:
-        tmp.unlink(missing_ok=True)
         model.train(was_training)
     return path, specs

@@ -26,7 +26,7 @@ from .. import __version__
 from ..encoders.onnx_runtime import fast_forward
 from ..errors import PolymodalError
 from ..features import is_cached
-from ..run import read_json, write_json
+from ..runs.files import read_json, write_json
 from .graph import OPSET, export_head, graph_inputs, sample_inputs
 from .runtime import OnnxHead, TorchHead
 
@@ -35,13 +35,15 @@ FORMATS = ("onnx",)
 
 def export_run(run: str | Path, out: str | Path, *, samples=None, rows: int = 32, fmt: str = "onnx") -> dict:
     """Export `run` into `out`; returns the parity report (also written to out/parity.json)."""
-    from ..api import load
+    from ..predictor import Predictor
+    from ..runs.directory import run_kind
 
     if fmt not in FORMATS:
         raise PolymodalError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    p = load(run)
-    if not hasattr(p, "model_") or not hasattr(p, "task_"):
-        raise PolymodalError(f"{run}: only predictor runs (polymodal fit) export to ONNX")
+    if run_kind(run) != "predictor":
+        raise PolymodalError(f"{run}: only predictor runs (polymodal fit) export to ONNX; this is a "
+                             f"{run_kind(run)} run")
+    p = Predictor.load(run)
     specs = graph_inputs(p.model_)  # raises, naming the columns, before any work
     cells = _sample_cells(p, samples, rows)
     out = Path(out)

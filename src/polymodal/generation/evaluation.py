@@ -54,7 +54,7 @@ def evaluate_generator(g, data, *, attributes: list[str] | None = None, aligner=
     with scratch_folder() as tmp:
         paths = write_samples(g, samples, Path(tmp))
         wanted = g.attributes if attributes is None and g.attributes is not None else attributes
-        names = wanted if wanted is not None else default_attributes(table, g.prompt, [g.target])
+        names = wanted if wanted is not None else default_attributes(table, g.prompt, [g.target_column])
         if names:
             metrics.update(attribute_metrics(g, table, parts, rows, paths, names, cache, metrics["notes"],
                                              steps=reader_steps))
@@ -80,7 +80,7 @@ def attribute_metrics(g, table, parts, rows, paths, names, cache, notes: list[st
 
     reader = AttributeReader.train(g, table, parts, names, cache=cache, steps=steps)
     truth = table.df[names].iloc[rows].reset_index(drop=True)
-    real_files = real_paths(table, g.target, g.output_role, rows)
+    real_files = real_paths(table, g.target_column, g.output_role, rows)
     real = reader.accuracy(real_files, truth)
     perturbed = reader.accuracy(write_perturbed(g, real_files, Path(paths[0]).parent / "perturbed", seed=2), truth)
     generated = reader.accuracy(paths, truth)
@@ -149,7 +149,7 @@ def image_metrics(g, table, parts, rows, paths, prompts, aligner, cache) -> dict
     index = {t: i for i, t in enumerate(texts)}
     true = np.array([index[p] for p in prompts])
     text_z = aligner.embed(g.prompt, texts)
-    image_col = g.target
+    image_col = g.target_column
     with torch.inference_mode():
         z_fake = aligner.model_.embed(image_col, torch.from_numpy(fake)).numpy()
         z_real = aligner.model_.embed(image_col, torch.from_numpy(real)).numpy()
@@ -163,16 +163,16 @@ def image_metrics(g, table, parts, rows, paths, prompts, aligner, cache) -> dict
 def _aligner(g, table, parts, cache):
     """An image-prompt alignment trained on the real training rows (cached beside the readers)."""
     from ..alignment.aligner import Aligner
-    from ..api import load
     from .readers import _key
 
-    key = _key(table, g.target, parts["train"], [g.prompt], "aligner", "image")
+    key = _key(table, g.target_column, parts["train"], [g.prompt], "aligner", "image")
     folder = cache / f"aligner-{key}" if cache is not None else None
     if folder is not None and (folder / "polymodal.json").exists():
-        return load(folder)
-    df = pd.DataFrame({g.target: [str(p) for p in real_paths(table, g.target, "image", parts["train"])],
+        return Aligner.load(folder)
+    image = g.target_column
+    df = pd.DataFrame({image: [str(p) for p in real_paths(table, image, "image", parts["train"])],
                        g.prompt: table.df[g.prompt].iloc[parts["train"]].astype(str).to_numpy()})
-    a = Aligner([g.target, g.prompt], overrides={g.target: "image", g.prompt: "text"}, progress=False, seed=0)
+    a = Aligner([image, g.prompt], overrides={image: "image", g.prompt: "text"}, progress=False, seed=0)
     return a.fit(df, out=folder)
 
 
@@ -189,7 +189,7 @@ def spectral_metrics(g, table, rows, prompts, paths) -> dict:
     clips of its prompt, to a real clip of another prompt, and of real clips of one prompt to each other."""
     everyone = np.arange(len(table))
     all_prompts = [normalize_text(str(t)).lower() for t in table.df[g.prompt]]
-    real = _log_mels(real_paths(table, g.target, "audio", everyone), float(g.seconds))
+    real = _log_mels(real_paths(table, g.target_column, "audio", everyone), float(g.seconds))
     fake = _log_mels(paths, float(g.seconds))
     by_prompt = pd.Series(everyone).groupby(pd.Series(all_prompts)).indices
     rng = np.random.default_rng(0)

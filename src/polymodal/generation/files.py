@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import torch
 from PIL import Image
 
 from ..errors import PolymodalError
+from ..runs.files import atomic_write
 
 SUFFIX = {"image": ".png", "audio": ".wav", "video": ".gif"}
 MEDIA_TYPE = {"image": "image/png", "audio": "audio/wav", "video": "image/gif"}
@@ -94,16 +93,5 @@ def check_suffix(role: str, path: str | Path) -> Path:
 
 
 def write_atomic(data: bytes, path: str | Path) -> Path:
-    """Write `data` to `path` through a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write `data` to `path` atomically (runs/files.py)."""
+    return atomic_write(path, data)

@@ -3,7 +3,7 @@
     g = Generator("text-to-image", model="cvae", prompt="caption", target="image").fit(table, out="runs/t2i")
     images = g.generate(["a large red circle on the left"], n=8, seed=0)   # [8, 3, 32, 32] in [0, 1]
     g.write(images, "grid.png"); g.evaluate(table)
-    g = polymodal.load("runs/t2i")
+    g = Generator.load("runs/t2i")      # or polymodal.load(...)
 
 The prompt column is free text and the target column holds files (images, WAV clips, GIF
 clips). Prompts are embedded by the frozen MiniLM (through the feature cache) or by a GRU
@@ -13,7 +13,6 @@ trained with the model; the model is one of the registry's (`cgan`, `cvae`, `unc
 from __future__ import annotations
 
 import math
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,14 +20,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data.splits import split_rows
 from ..data.table import Table, read_table
 from ..data.text import normalize_text
 from ..data.validate import validate, write_skipped
 from ..errors import PolymodalError, TableError
-from ..features import cell_values, split_rows
+from ..features import cell_values
+from ..runs.job import Job
 from ..schema import Column, Schema
 from ..training.settings import check_settings
-from . import files
+from . import files, run_io
 from .base import GenerativeModel, build_model, model_names
 from .conditioning import TEXT_ENCODERS, Prompts
 from .media import AudioMedium, ImageMedium, Medium, VideoMedium
@@ -43,13 +44,17 @@ PREVIEW_PROMPTS = 8
 PREVIEW_SAMPLES = 4
 
 
-class Generator:
+class Generator(Job):
+    kind = "generator"
+    FILES = ("generator.json",)
+
     def __init__(self, task: str = "text-to-image", model: str = "cvae", prompt: str = "caption",
                  target: str | None = None, *, text_encoder: str = "minilm", image_size: int = 32, frames: int = 8,
                  seconds: float = 1.0, n_mels: int = 64, audio_frames: int = 64, z_dim: int = 64,
                  cond_dim: int = 128, width: int = 16, epochs: int | None = None, batch_size: int = 64,
                  lr: float | None = None, seed: int = 0,
-                 model_options: dict | None = None, attributes: list[str] | None = None, evaluate: bool = True,
+                 model_options: dict | None = None, attributes: list[str] | None = None,
+                 evaluate_after_fit: bool = True,
                  on_error: str = "error", progress: bool = True):
         if task not in TASKS:
             raise PolymodalError(f"unknown generation task {task!r}; valid: {', '.join(TASKS)}")
@@ -60,14 +65,18 @@ class Generator:
         # None: the model's default (epochs from DEFAULT_STEPS, the model's own learning rate)
         check_settings(batch_size=batch_size, **{k: v for k, v in (("epochs", epochs), ("lr", lr)) if v is not None})
         self.task, self.model, self.prompt = task, model, prompt
-        self.target = target or TASKS[task]
+        self.target = target  # as given (scikit-learn's rule); see target_column
         self.text_encoder, self.image_size, self.frames, self.seconds = text_encoder, image_size, frames, seconds
         self.n_mels, self.audio_frames = n_mels, audio_frames
         self.z_dim, self.cond_dim, self.width = z_dim, cond_dim, width
         self.epochs, self.batch_size, self.lr, self.seed = epochs, batch_size, lr, seed
-        self.model_options, self.attributes = dict(model_options or {}), attributes
-        self.evaluate_after_fit, self.on_error, self.progress = evaluate, on_error, progress
+        self.model_options, self.attributes = model_options, attributes
+        self.evaluate_after_fit, self.on_error, self.progress = evaluate_after_fit, on_error, progress
         self.medium_ = self._medium()  # checks the sizes now, before any data is read
+
+    @property
+    def target_column(self) -> str:
+        return self.target or TASKS[self.task]
 
     @property
     def output_role(self) -> str:
@@ -85,8 +94,10 @@ class Generator:
         return AudioMedium(seconds=float(self.seconds), n_mels=self.n_mels, frames=self.audio_frames)
 
     # ----------------------------------------------------------------- fit
-    def fit(self, data, *, out: str | Path | None = None, resume: bool = False) -> Generator:
-        started = time.time()
+    def fit(self, data, *, out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+            tensorboard: bool = False) -> Generator:
+        """Fit on `data`; `out`, `resume`, `overwrite` as for `Predictor.fit`."""
+        out = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
         table, parts = self._read(data, out)
         train = parts["train"]
         texts = [normalize_text(str(t)) for t in table.df[self.prompt].iloc[train]]
@@ -101,21 +112,19 @@ class Generator:
         torch.manual_seed(self.seed)  # same seed, same initial weights
         self.model_ = self._build()
         self.previews_: list[bytes] = []
-        ckpt = Path(out) / "checkpoint" if out is not None else None
+        ckpt = out / "checkpoints" if out is not None else None
         self.epochs_ = self._epochs(len(train))
         result = train_generative(self.model_, GenData(self.medium_.scale(x), cond, keys), epochs=self.epochs_,
                                   batch_size=self.batch_size, lr=self.lr or self._default_lr(), seed=self.seed,
                                   checkpoint_dir=ckpt, resume=resume, progress=self.progress,
-                                  on_epoch=lambda epoch: self._preview(epoch, out),
+                                  on_epoch=lambda epoch, row: self._end_epoch(epoch, row, out),
                                   desc=f"{self.model} {self.task}")
         self.history_, self.train_seconds_ = result.history, result.seconds
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.metrics_ = {}
         if self.evaluate_after_fit and (len(parts["test"]) or len(parts["val"])):
             self.metrics_ = self.evaluate(table)
-        self.fit_seconds_ = time.time() - started
-        if out is not None:
-            self.save(out)
+        self._finish_fit(out)
         return self
 
     def _epochs(self, n_train: int) -> int:
@@ -135,16 +144,16 @@ class Generator:
 
     def _build(self) -> GenerativeModel:
         return build_model(self.model, self.medium_.shape, text_encoder=self.text_encoder, tokenizer=self.tokenizer_,
-                           z_dim=self.z_dim, cond_dim=self.cond_dim, width=self.width, **self.model_options)
+                           z_dim=self.z_dim, cond_dim=self.cond_dim, width=self.width, **(self.model_options or {}))
 
     def _read(self, data, out) -> tuple[Table, dict[str, np.ndarray]]:
         """The table with the prompt and target columns checked (every bad cell listed), and its splits."""
         table = read_table(data)
-        missing = [c for c in (self.prompt, self.target) if c not in table.df.columns]
+        missing = [c for c in (self.prompt, self.target_column) if c not in table.df.columns]
         if missing:
             raise TableError(f"{table.source}: no column(s) {', '.join(map(repr, missing))}; columns: "
                              f"{', '.join(map(str, table.df.columns))}")
-        columns = [Column(self.prompt, "text", "prompt"), Column(self.target, self.output_role, "target")]
+        columns = [Column(self.prompt, "text", "prompt"), Column(self.target_column, self.output_role, "target")]
         if "split" in table.df.columns:
             columns.append(Column("split", "split", "split column"))
         schema = Schema(columns, table.source)
@@ -158,7 +167,7 @@ class Generator:
 
     def load_targets(self, table: Table, rows) -> torch.Tensor:
         """The target files of `rows` as unscaled tensors (decoded in threads)."""
-        paths = cell_values(table, self.target, self.output_role)
+        paths = cell_values(table, self.target_column, self.output_role)
         with ThreadPoolExecutor(4) as pool:
             return torch.stack(list(pool.map(self._load_one, [paths[i] for i in rows])))
 
@@ -175,6 +184,10 @@ class Generator:
         for text in table.df[self.prompt].iloc[rows]:
             seen.setdefault(normalize_text(str(text)), None)
         return list(seen)[:PREVIEW_PROMPTS]
+
+    def _end_epoch(self, epoch: int, row: dict, out) -> None:
+        self.log_.log(self.model, row)
+        self._preview(epoch, out)
 
     def _preview(self, epoch: int, out) -> None:
         """The epoch's sample grid (a row per preview prompt, same noise every epoch) for the report."""
@@ -236,12 +249,25 @@ class Generator:
             raise PolymodalError("a generator has a single input (the prompt); there is no modality to drop")
         return evaluate_generator(self, data, **options)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise PolymodalError("this Generator is not fitted yet: call fit() or polymodal.load(RUN)")
+    # ------------------------------------------------------ run directory (see run_io.py)
+    def _save_state(self, run: Path) -> None:
+        run_io.save_state(self, run)
 
-    def save(self, path: str | Path) -> Path:
-        from .run_io import save_generator
+    def _load_state(self, run: Path) -> None:
+        run_io.load_state(self, run)
 
-        self._check_fitted()
-        return save_generator(self, Path(path))
+    def _summary(self) -> dict:
+        return {"task": self.task, "model": self.model, "splits": self.split_sizes_,
+                "fit_seconds": round(self.fit_seconds_, 2), "train_seconds": round(self.train_seconds_, 2),
+                **self.metrics_}
+
+    def _write_report(self, run: Path) -> None:
+        from .report import write_generator_report
+
+        write_generator_report(self, run)
+
+    def _card(self, summary: dict) -> list[tuple[str, str]]:
+        return run_io.card_sections(self, summary)
+
+    def _marker(self) -> dict:
+        return {"task": self.task}

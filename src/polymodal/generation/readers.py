@@ -90,14 +90,14 @@ class AttributeReader:
         """Train on the real train rows and `PERTURBED_COPIES` perturbed copies of each (perturb.py) for about
         `steps` batches at most, early stopping on the real val rows and a perturbed copy of each; or reuse
         the cached reader."""
-        from ..api import load
+        from ..predictor import Predictor
 
-        role, column, encoder = g.output_role, g.target, reader_encoder(g)
+        role, column, encoder = g.output_role, g.target_column, reader_encoder(g)
         key = _key(table, column, np.concatenate([parts["train"], parts["val"]]), attributes,
                    f"{encoder}|steps={steps}", role)
         folder = cache / f"reader-{key}" if cache is not None else None
         if folder is not None and (folder / "polymodal.json").exists():
-            return cls(load(folder), attributes, column, role)
+            return cls(Predictor.load(folder), attributes, column, role)
         df = _frame(table, column, role, attributes)
         val = parts["val"] if len(parts["val"]) else parts["train"]
         with scratch_folder() as tmp:
@@ -124,9 +124,9 @@ def _perturbed(g, df: pd.DataFrame, rows: np.ndarray, folder: Path, copies: int,
     from .perturb import write_perturbed
 
     seed = {"train": 0, "val": 1}[split]  # held-out checks use seed 2 (evaluation.py)
-    paths = write_perturbed(g, [Path(p) for p in df[g.target].iloc[rows]], folder, copies=copies, seed=seed)
+    paths = write_perturbed(g, [Path(p) for p in df[g.target_column].iloc[rows]], folder, copies=copies, seed=seed)
     out = pd.concat([df.iloc[rows]] * copies, ignore_index=True).assign(split=split)
-    out[g.target] = [str(p) for p in paths]
+    out[g.target_column] = [str(p) for p in paths]
     return out
 
 

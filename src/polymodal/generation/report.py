@@ -59,7 +59,7 @@ def _epoch_grids(g, run: Path) -> list[tuple[int, bytes]]:
 
 def write_generator_report(g, run: Path) -> Path:
     report = Report(f"Generator: {g.model}, {g.task}")
-    report.add_text(f"Model `{g.model}` generating `{g.target}` ({g.output_role}) from the prompt column "
+    report.add_text(f"Model `{g.model}` generating `{g.target_column}` ({g.output_role}) from the prompt column "
                     f"`{g.prompt}`, prompts embedded by `{g.text_encoder}`; {len(g.history_)} epochs, "
                     f"trained in {g.train_seconds_:.0f} s. Rows per split: "
                     + ", ".join(f"{k} {v}" for k, v in g.split_sizes_.items()) + ".")

@@ -7,7 +7,6 @@ so a resumed run ends exactly where an uninterrupted one would.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -16,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from ..training.checkpoint import _flatten_optimizer, _unflatten_optimizer, commit_checkpoint, save_tensors
+from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.data import take
 from ..training.layout import batch_layout, channels_last
 from .base import Batch, Cond, GenerativeModel
@@ -58,7 +56,7 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tenso
 
 def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20, batch_size: int = 64,
                      lr: float = 2e-4, seed: int = 0, checkpoint_dir: Path | None = None, resume: bool = False,
-                     progress: bool = True, on_epoch: Callable[[int], None] | None = None,
+                     progress: bool = True, on_epoch: Callable[[int, dict], None] | None = None,
                      desc: str = "generator") -> GenResult:
     """Train `model` in place for `epochs` epochs; returns the per-epoch mean losses."""
     channels_last(model)  # faster convolutions on CPU (training/layout.py); saved contiguous as before
@@ -67,8 +65,9 @@ def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20,
     if resume and checkpoint_dir is not None:
         restored = load_checkpoint(checkpoint_dir, model, optimizers)
         if restored is not None:
-            start = restored["epoch"] + 1
-            result = GenResult(restored["history"], restored["steps"], restored["seconds"], restored["epoch"])
+            pointer = restored[0]
+            start = pointer["epoch"] + 1
+            result = GenResult(pointer["history"], pointer["steps"], pointer["seconds"], pointer["epoch"])
     per_epoch = len(_batches(len(data), batch_size, seed, 0))
     began = time.time() - result.seconds
     bar = tqdm(total=epochs * per_epoch, initial=start * per_epoch, desc=desc, leave=False, dynamic_ncols=True,
@@ -89,9 +88,10 @@ def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20,
         result.history.append({"epoch": epoch, **{k: v / max(1, per_epoch) for k, v in sums.items()},
                                "seconds": round(result.seconds, 2)})
         if on_epoch is not None:
-            on_epoch(epoch)
+            on_epoch(epoch, result.history[-1])
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, epoch, model, optimizers, result)
+            save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizers=optimizers,
+                            extra={"history": result.history, "steps": result.steps, "seconds": result.seconds})
     bar.close()
     if not all(math.isfinite(v) for row in result.history[-1:] for v in row.values()):
         from ..errors import PolymodalError
@@ -99,29 +99,3 @@ def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20,
         raise PolymodalError(f"{desc}: training diverged (a loss is not finite: {result.history[-1]}); "
                              "lower the learning rate")
     return result
-
-
-def save_checkpoint(folder: Path, epoch: int, model: GenerativeModel, optimizers: dict, result: GenResult) -> None:
-    """New files under new names, then an atomic pointer; older files removed afterwards."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tag = f"epoch{epoch:04d}"
-    save_tensors(model.state_dict(), folder / f"{tag}.model.safetensors")
-    metas = {}
-    for name, opt in optimizers.items():
-        tensors, metas[name] = _flatten_optimizer(opt.state_dict())
-        save_tensors(tensors, folder / f"{tag}.{name}.safetensors")
-    commit_checkpoint(folder, {"epoch": epoch, "tag": tag, "optimizers": metas, "history": result.history,
-                               "steps": result.steps, "seconds": result.seconds})
-
-
-def load_checkpoint(folder: Path, model: GenerativeModel, optimizers: dict) -> dict | None:
-    pointer_path = folder / "checkpoint.json"
-    if not pointer_path.exists():
-        return None
-    pointer = json.loads(pointer_path.read_text())
-    tag = pointer["tag"]
-    model.load_state_dict(load_file(str(folder / f"{tag}.model.safetensors")))
-    for name, opt in optimizers.items():
-        opt.load_state_dict(_unflatten_optimizer(load_file(str(folder / f"{tag}.{name}.safetensors")),
-                                                 pointer["optimizers"][name]))
-    return pointer

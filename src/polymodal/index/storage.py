@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import PolymodalError
+from ..runs.files import atomic_write
 from .backend import METRICS
 
 FORMAT_VERSION = 1
@@ -28,12 +29,7 @@ REQUIRED_KEYS = ("dim", "kind", "metric", "params", "count", "meta", "files")
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, write, durable=True)
 
 
 def _write_rows(rows: pd.DataFrame, path: Path) -> None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
@@ -26,6 +24,7 @@ import pandas as pd
 
 from ..errors import PolymodalError
 from ..metrics import lower_is_better
+from ..runs.files import atomic_write
 
 _IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
@@ -165,18 +164,7 @@ class Report:
 
     def write(self, path: str | Path) -> Path:
         """Write the report atomically (a temp file in the same folder, then `os.replace`)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.render())
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be opened and shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, self.render())
 
     def _anchor(self, text: str) -> str:
         base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"

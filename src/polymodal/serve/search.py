@@ -23,13 +23,13 @@ MAX_K = 100
 
 class SearchService:
     def __init__(self, folder: Path, name: str):
-        from ..api import load
+        from ..alignment.aligner import Aligner
 
         self.index, self.name = VectorIndex.load(folder), name
         meta = self.index.meta
         if not meta.get("run"):
             raise PolymodalError(f"{folder}: this index does not name the run that built it")
-        self.aligner = load(meta["run"])
+        self.aligner = Aligner.load(meta["run"])
         self.column, self.role = meta.get("column", ""), meta.get("role", "")
         roles = self.aligner.schema_.modalities
         self.towers = {}  # query role -> (column, encoder): the first aligned column of that role

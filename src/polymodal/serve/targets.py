@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PolymodalError
-from ..run import check_run, read_json
+from ..runs.directory import run_kind
 
 ENDPOINTS = {"predictor": "/predict", "index": "/search", "captioner": "/caption", "generator": "/generate"}
 
@@ -28,7 +28,7 @@ class Served:
 def kind_of(path: Path) -> str:
     if (path / "index.json").is_file():
         return "index"
-    kind = read_json(check_run(path) / "polymodal.json").get("kind")
+    kind = run_kind(path)
     if kind == "aligner":
         raise PolymodalError(f"{path}: an alignment run is served through an index of it: build one with "
                              f"`polymodal index build {path} TABLE --column COL --out INDEX` and serve INDEX")
@@ -47,7 +47,7 @@ def unique_name(path: Path, taken: set[str]) -> str:
 
 def load_served(paths: list[str | Path]) -> dict[str, Served]:
     """Load every target; a name clash (two folders called `run`) gets `-2`, `-3` ..."""
-    from ..api import load
+    from ..runs.kinds import load
     from .search import SearchService
 
     if not paths:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,8 +142,10 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
           epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-2,
           warmup: float = 0.05, clip: float = 1.0, patience: int = 5, seed: int = 0,
           checkpoint_dir: Path | None = None, resume: bool = False, progress: bool = True,
-          desc: str = "training") -> tuple[TrainResult, dict[str, torch.Tensor]]:
-    """Train in place; return the result and the best weights (by `task.monitor` on validation)."""
+          desc: str = "training", on_epoch_end: Callable[[dict], None] | None = None
+          ) -> tuple[TrainResult, dict[str, torch.Tensor]]:
+    """Train in place; return the result and the best weights (by `task.monitor` on validation).
+    `on_epoch_end` receives each epoch's history row (the run's log.csv)."""
     device = pick_device()
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -152,7 +155,7 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, int(warmup * steps)))
     result, best_state, start_epoch, stale = TrainResult(), None, 0, 0
     if resume and checkpoint_dir is not None:
-        restored = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
+        restored = load_checkpoint(checkpoint_dir, model, {"optim": optimizer}, scheduler)
         if restored is not None:
             pointer, best_state = restored
             start_epoch, stale = pointer["epoch"] + 1, pointer["stale"]
@@ -181,6 +184,8 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
             score = task.monitor_value(logits, val_data.targets)
             row[f"val_{task.monitor}"] = score
         result.history.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end({**row, "seconds": round(time.time() - started, 2)})
         if score > result.best_score:
             result.best_score, result.best_epoch, stale = score, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -190,8 +195,8 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         shown = {f"val_{task.monitor}" if "val_loss" in row else task.monitor: f"{score:.4f}"}
         bar.set_postfix(loss=f"{loss:.4f}", **shown)
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
-                            best_state=best_state,
+            save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizers={"optim": optimizer},
+                            scheduler=scheduler, best_state=best_state,
                             extra={"history": result.history, "best_epoch": result.best_epoch,
                                    "best_score": result.best_score, "stale": stale, "seconds": result.seconds})
     bar.close()

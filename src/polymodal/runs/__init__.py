@@ -1,0 +1,1 @@
+"""Run directories and the `Job` base every job shares (see job.py and directory.py)."""

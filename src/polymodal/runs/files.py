@@ -1,0 +1,93 @@
+"""Files that are whole or absent: the one atomic-write helper every module uses.
+
+A file is written under a temporary name in its own folder (same disk, so the rename is atomic),
+optionally flushed to disk, then moved over its final name with `os.replace`. On any error,
+`KeyboardInterrupt` included, the temporary file is removed and the old file, if any, is left as it
+was. JSON and safetensors readers name the damaged file instead of raising from deep inside a library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import PolymodalError
+
+Writer = Callable[[Path], None]
+
+
+def atomic_write(path: str | Path, content: bytes | str | Writer, *, durable: bool = False) -> Path:
+    """Put `content` at `path` atomically: bytes, text (UTF-8), or a function that writes a given path.
+    `durable` fsyncs the file before the rename and the folder after it (checkpoints, run markers):
+    the write then survives a power cut, not only a killed process."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        if callable(content):
+            os.close(fd)
+            content(tmp)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        if durable:
+            _fsync(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; run files are meant to be read and shared
+        os.replace(tmp, path)
+        if durable:
+            _fsync(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: str | Path, data, *, durable: bool = False) -> Path:
+    return atomic_write(path, json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False), durable=durable)
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+def read_json(path: str | Path):
+    """The JSON in `path`; a damaged file is a clear error that names it, not a traceback."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PolymodalError(f"{path}: corrupt or unreadable JSON ({exc}); re-run the command that wrote it") from exc
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, *, durable: bool = False) -> Path:
+    """Tensors as safetensors (contiguous, on the CPU: the file's layout never depends on the device)."""
+    plain = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(plain, str(tmp)), durable=durable)
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a damaged file is a clear error that names it."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise PolymodalError(f"{path}: corrupt or unreadable weights ({exc}); re-run the fit that wrote them") from exc
