@@ -47,3 +47,12 @@ def tiny_table(tmp_path: Path) -> Path:
                      "size": ["small", "large"][i % 2], "color": name})
     pd.DataFrame(rows).to_csv(tmp_path / "table.csv", index=False)
     return tmp_path / "table.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_shapes(tmp_path_factory):
+    """A tiny `shapes` table (32 px, 48 rows) shared by the generation and job-contract tests."""
+    from polymodal.data.recipes import build
+
+    return build("shapes", tmp_path_factory.mktemp("gen-data") / "shapes", size=48, seed=3, image_size=32,
+                 two_shape_fraction=0.0)

@@ -45,7 +45,7 @@ def test_resume_with_other_arguments_is_refused_naming_them(tmp_path):
 def test_a_finished_run_is_refused_unless_overwrite_which_removes_its_marker_first(tmp_path):
     (tmp_path / MARKER).write_text("{}")
     stale_work(tmp_path)
-    with pytest.raises(PolymodalError, match="holds a finished run.*--overwrite"):
+    with pytest.raises(PolymodalError, match=r"holds a finished run.*--overwrite"):
         pm.Predictor("label")._start_fit(tmp_path)
     with pytest.raises(PolymodalError, match="nothing to resume"):
         pm.Predictor("label")._start_fit(tmp_path, resume=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..encoders.base import build_encoder
+from ..errors import PolymodalError
 from ..runs.files import atomic_write, load_tensors, read_json, save_tensors, write_json
 from ..text.tokenizer import Tokenizer
 
@@ -39,7 +40,10 @@ def load_state(c, run: Path) -> None:
     c.input_, c.input_role, c.target_ = cfg["input"], cfg["input_role"], cfg["target"]
     c.encoder_ = build_encoder(cfg["encoder"]["name"], **cfg["encoder"]["config"]).set_mode("frozen")
     c.token_shape_, c.gen_len_ = tuple(cfg["token_shape"]), cfg["gen_len"]
-    c.tokenizer_ = Tokenizer.from_json((run / "tokenizer.json").read_text(encoding="utf-8"))
+    try:
+        c.tokenizer_ = Tokenizer.from_json((run / "tokenizer.json").read_text(encoding="utf-8"))
+    except (PolymodalError, UnicodeDecodeError) as exc:
+        raise PolymodalError(f"{run / 'tokenizer.json'}: {exc}; re-run the fit that wrote it") from exc
     c.model_ = CaptionModel(*c.token_shape_, cfg["vocab_size"], decoder=cfg["decoder"], hidden=cfg["hidden"],
                             dropout=cfg["dropout"], max_len=cfg["max_len"], decoder_options=cfg["decoder_options"])
     c.model_.load_state_dict(load_tensors(run / "weights.safetensors"))

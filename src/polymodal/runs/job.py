@@ -139,7 +139,13 @@ class Job:
         run = directory.check_run(path, kind=cls.kind, files=cls.FILES)
         saved = read_json(run / directory.MARKER).get("fit", {})
         job = cls(**{k: v for k, v in saved.items() if k in cls._param_names()})
-        job._load_state(run)
+        try:
+            job._load_state(run)
+        except PolymodalError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # files that do not fit together
+            raise PolymodalError(f"{run}: the run's files are damaged or do not fit together ({type(exc).__name__}: "
+                                 f"{exc}); re-run the fit that wrote it") from exc
         job.run_dir_ = job.source_run_ = run
         job.metrics_ = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
         job.history_ = read_json(run / "history.json") if (run / "history.json").exists() else []

@@ -1,0 +1,151 @@
+"""The contract every job kind keeps (runs/job.py), checked on each entry of the kinds table:
+fit on a tiny table -> save -> load -> save again -> load gives identical outputs at every step;
+a fit interrupted mid-way and resumed ends where an uninterrupted one ends; damaged and missing
+run files are errors that name them; parameters round-trip through scikit-learn's `clone`."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+
+import polymodal as pm
+from polymodal.errors import PolymodalError
+from polymodal.runs import directory
+from polymodal.runs.files import read_json
+from polymodal.runs.kinds import KINDS, job_class
+from polymodal.runs.log import EpochLog
+
+PROMPTS = ["a small red circle on the left", "a large blue square on the right"]
+
+# kind -> a job small enough to fit in seconds on the tiny shapes table (scratch encoders where they
+# exist: the contract is about the skeleton, not the pretrained weights)
+TINY = {
+    "predictor": lambda: pm.Predictor("shape", fusion="gated", pretrained=False, hidden=16, epochs=3, batch_size=16,
+                                      overrides={"audio": "ignore", "video": "ignore", "video_caption": "ignore",
+                                                 "color": "ignore", "size": "ignore", "position": "ignore",
+                                                 "count": "ignore", "motion": "ignore"}, progress=False),
+    "aligner": lambda: pm.Aligner(["caption", "image"], pretrained=False, dim=16, hidden=32, epochs=3, batch_size=16,
+                                  progress=False),
+    "captioner": lambda: pm.Captioner("image", "caption", hidden=32, epochs=3, batch_size=16, progress=False),
+    "generator": lambda: pm.Generator("text-to-image", "cvae", prompt="caption", target="image", image_size=16,
+                                      width=8, z_dim=8, cond_dim=16, batch_size=16, epochs=3, text_encoder="gru",
+                                      evaluate_after_fit=False, progress=False),
+}
+
+
+def outputs(job, table):
+    """What each kind produces for a user: compared exactly between fitted and reloaded objects."""
+    df = pd.read_parquet(table)
+    if job.kind == "predictor":
+        return job.predict_proba(table)
+    if job.kind == "aligner":
+        return job.embed("caption", df["caption"].head(6).tolist())
+    files = [str(table.parent / p) for p in df["image"].head(4)]
+    if job.kind == "captioner":
+        return job.caption(files, beam_size=2)
+    return job.generate(PROMPTS, n=2, seed=1)
+
+
+def same(a, b) -> None:
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b)
+    else:
+        assert a == b
+
+
+def test_every_kind_has_a_tiny_job():
+    assert set(TINY) == set(KINDS)
+    for kind in KINDS:
+        assert job_class(kind).kind == kind and isinstance(TINY[kind](), job_class(kind))
+
+
+@pytest.fixture(scope="module", params=sorted(KINDS))
+def fitted(request, tiny_shapes, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"job-{request.param}") / "run"
+    return TINY[request.param]().fit(tiny_shapes, out=out), out
+
+
+def test_save_load_save_load_gives_identical_outputs(fitted, tiny_shapes, tmp_path):
+    job, run = fitted
+    first = outputs(job, tiny_shapes)
+    loaded = pm.load(run)
+    assert type(loaded) is type(job) and type(job).load(run).get_params() == loaded.get_params()
+    same(first, outputs(loaded, tiny_shapes))
+    again = loaded.save(tmp_path / "again")
+    twice = pm.load(again)
+    same(first, outputs(twice, tiny_shapes))
+    for name in ("metrics.json", "README.md", "report.html", "log.csv", "fit_args.json"):
+        assert (again / name).read_bytes() == (run / name).read_bytes(), name  # what the fit recorded goes along
+
+
+def test_the_run_holds_a_log_a_card_and_its_own_config(fitted):
+    job, run = fitted
+    log = pd.read_csv(run / "log.csv")
+    assert len(log) >= 3 and {"stage", "epoch"} <= set(log.columns)
+    card = (run / "README.md").read_text()
+    assert f"{type(job).__name__}.load" in card and "## Parameters" in card and "## Limits" in card
+    assert read_json(run / "fit_args.json") == job.fit_params() == pm.load(run).fit_params()
+    assert not (run / "checkpoints").exists()  # a finished run keeps nothing to resume
+
+
+def test_params_round_trip_through_sklearn_clone(fitted):
+    job, _ = fitted
+    copy = clone(job)
+    assert type(copy) is type(job) and copy.get_params() == job.get_params() and not hasattr(copy, "model_")
+    copy.set_params(seed=7)
+    assert copy.seed == 7 and job.seed == 0
+    with pytest.raises(PolymodalError, match="has no parameter"):
+        copy.set_params(no_such_knob=1)
+    assert "seed=7" in repr(copy)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_resume_after_an_interrupt_ends_where_an_uninterrupted_fit_ends(kind, tiny_shapes, tmp_path, monkeypatch):
+    whole = TINY[kind]().fit(tiny_shapes, out=tmp_path / "whole")
+    real_log = EpochLog.log
+
+    def interrupt_at_epoch_1(self, stage, row):
+        real_log(self, stage, row)
+        if int(row["epoch"]) == 1:  # after epoch 0's checkpoint, before epoch 1's
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochLog, "log", interrupt_at_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        TINY[kind]().fit(tiny_shapes, out=tmp_path / "cut")
+    monkeypatch.setattr(EpochLog, "log", real_log)
+    assert not (tmp_path / "cut" / directory.MARKER).exists()
+    with pytest.raises(PolymodalError, match="not a run directory"):
+        pm.load(tmp_path / "cut")
+    resumed = TINY[kind]().fit(tiny_shapes, out=tmp_path / "cut", resume=True)
+    same(outputs(whole, tiny_shapes), outputs(resumed, tiny_shapes))
+
+
+def test_missing_and_damaged_files_are_named_errors(fitted, tmp_path):
+    job, run = fitted
+    for name in (directory.MARKER, "weights.safetensors", *type(job).FILES):
+        broken = tmp_path / f"missing-{name}"
+        shutil.copytree(run, broken)
+        (broken / name).unlink()
+        with pytest.raises(PolymodalError, match=name.replace(".", r"\.")):
+            pm.load(broken)
+        damaged = tmp_path / f"damaged-{name}"
+        shutil.copytree(run, damaged)
+        (damaged / name).write_bytes(b"\x00not what it should be")
+        with pytest.raises(PolymodalError, match=name.replace(".", r"\.")):
+            type(job).load(damaged)
+
+
+def test_an_unfitted_job_says_how_to_get_a_fitted_one():
+    for kind in KINDS:
+        job = TINY[kind]()
+        with pytest.raises(PolymodalError, match=rf"not fitted yet.*{type(job).__name__}\.load"):
+            job.save("nowhere")
