@@ -264,6 +264,26 @@ class Predictor(Job):
         labels = [c for c in out.columns if not c.startswith("proba_")]
         return out[labels[0]] if len(labels) == 1 else out[labels]
 
+    def embed(self, data, *, column: str | None = None, batch_size: int = 512) -> np.ndarray:
+        """Per row, the fused representation the head reads (`[N, width]` of the chosen fusion; for late
+        fusion, its per-class scores), or with `column` that column's own features (`[N, D]` from its encoder,
+        zeros where the cell is empty). Rows come back in the table's order."""
+        _, arrays = self._inputs(data)
+        if column is not None and column not in self.model_.modalities:
+            raise PolymodalError(f"no input column {column!r}; this model's: {', '.join(self.model_.modalities)}")
+        self.model_.eval()
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(arrays), batch_size):
+                inputs, masks, _ = arrays.take(torch.arange(start, min(start + batch_size, len(arrays))))
+                feats = self.model_.features(inputs)
+                if column is None:
+                    parts.append(self.model_.fusion(feats, {m: masks[m] for m in self.model_.modalities}))
+                else:
+                    pooled = feats[column].mean(1) if feats[column].dim() == 3 else feats[column]
+                    parts.append(pooled * masks[column].unsqueeze(1).to(pooled.dtype))
+        return torch.cat(parts).float().numpy() if parts else np.zeros((0, 0), dtype=np.float32)
+
     def evaluate(self, data, *, drop: str | list[str] | None = None) -> dict:
         """Metrics on a labelled table; `drop` hides modalities (column names or roles) to test robustness."""
         drop_cols = self._resolve_drop(drop)

@@ -2,8 +2,10 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import polymodal as pm
 from polymodal import PolymodalError
@@ -162,3 +164,19 @@ def test_whole_number_labels_with_an_empty_cell_keep_their_names():
     assert with_gap.classes == ["0", "1", "2"]
     assert with_gap.encode(pd.Series([2, 0])).tolist() == [2, 0]  # a clean table (integers) encodes the same
     assert Classification("y").fit(pd.Series([0.5, 1.5])).classes == ["0.5", "1.5"]
+
+
+def test_embed_gives_the_fused_representation_and_each_columns_features(fitted, shapes):
+    p, _ = fitted
+    n = len(pd.read_parquet(shapes))
+    fused = p.embed(shapes)
+    assert fused.shape == (n, p.model_.fusion.out_dim) and np.isfinite(fused).all()
+    with torch.inference_mode():  # the head applied to the embedding gives the model's own logits
+        logits = p.model_.head(torch.from_numpy(fused))
+    proba = p.predict_proba(shapes).filter(like="proba_").to_numpy()
+    assert np.allclose(torch.softmax(logits, 1).numpy(), proba, atol=1e-5)  # float32 rounding of one softmax
+    for column in p.model_.modalities:
+        feats = p.embed(shapes, column=column)
+        assert feats.shape[0] == n and feats.shape[1] == p.encoders_[column].out_dim
+    with pytest.raises(PolymodalError, match="no input column 'nope'"):
+        p.embed(shapes, column="nope")
