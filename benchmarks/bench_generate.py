@@ -72,13 +72,15 @@ def run_one(name: str, work: Path, threads: int) -> dict:
     setting, options = CONFIGS[name]
     table = table_path(setting["data"])
     torch.set_num_threads(threads)
-    pointer = work / "runs" / name / "checkpoint" / "checkpoint.json"  # an interrupted fit of an earlier call
+    run = work / "runs" / name
+    pointer = run / "checkpoints" / "checkpoint.json"  # an interrupted fit of an earlier call
     resumed = json.loads(pointer.read_text())["epoch"] + 1 if pointer.exists() else 0
     load_before = load_average()
     started = time.perf_counter()
     g = pm.Generator(setting["task"], prompt=setting["prompt"], target=setting["target"], evaluate_after_fit=False,
                      **{**COMMON, **options})
-    g.fit(table, out=work / "runs" / name, resume=True)  # an interrupted fit continues from its last epoch
+    # an interrupted fit continues from its last epoch; a finished one is measured again from scratch
+    g.fit(table, out=run, resume=pointer.exists(), overwrite=not pointer.exists())
     fit_seconds = time.perf_counter() - started
     metrics = g.evaluate(table, attributes=setting["attributes"], features=setting["features"])
     return {"name": name, "data": setting["data"], "task": setting["task"], **COMMON, **options,

@@ -44,7 +44,7 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     predictor = Predictor("label", fusion=fusion, overrides=overrides, epochs=epochs,
                           encoders={"image": "efficientnet-lite0", "audio": "mfcc"})
     run_dir = out / "run"
-    predictor.fit(table_path, out=run_dir)
+    predictor.fit(table_path, out=run_dir, overwrite=True)  # the demo's folder is rewritten each time
     print_comparison(console, predictor.comparison_, predictor.task_.monitor)
     aligner = _align(table_path, out, epochs)
     from .demo_report import write_demo_report
@@ -74,4 +74,4 @@ def _align(table_path, out: Path, epochs: int):
 
     aligner = Aligner(["audio", "image"], encoders={"image": "efficientnet-lite0", "audio": "mfcc"}, key="label",
                       epochs=min(epochs, 30), overrides={c: "ignore" for c in DEMO_IGNORE})
-    return aligner.fit(table_path, out=out / "align")
+    return aligner.fit(table_path, out=out / "align", overwrite=True)

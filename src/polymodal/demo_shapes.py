@@ -48,7 +48,7 @@ def run_shapes(out: Path, console: Console, *, size: int | None = None, epochs: 
     started = time.time()
     with console.status("fitting a captioner (image -> caption) on shapes ..."):
         results.captioner = Captioner("image", "caption", "gru", epochs=epochs, progress=False).fit(
-            table, out=out / "caption")
+            table, out=out / "caption", overwrite=True)
     results.seconds["caption"] = time.time() - started
     m = results.captioner.metrics_
     console.print(f"captioner: test BLEU-4 {m['bleu_4']:.3f} (nearest-neighbour baseline {m['nn_bleu_4']:.3f}), "

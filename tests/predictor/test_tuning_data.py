@@ -27,4 +27,5 @@ def test_tuning_rows_validate_and_the_table_trains(tiny_table, tmp_path_factory)
 def test_a_tuning_table_without_the_columns_is_refused(tiny_table, tmp_path):
     pd.read_csv(tiny_table).drop(columns=["photo"]).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(TableError, match=r"bad\.csv: the validation table lacks column\(s\) 'photo'"):
-        pm.Predictor("color", pretrained=False, epochs=1, progress=False).fit(tiny_table, tuning_data=tmp_path / "bad.csv")
+        pm.Predictor("color", pretrained=False, epochs=1, progress=False).fit(tiny_table,
+                                                                              tuning_data=tmp_path / "bad.csv")
