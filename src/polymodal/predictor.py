@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import warnings
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from .training.data import ArrayData
 from .training.loop import predict_logits
 from .training.settings import check_settings
 
+logger = logging.getLogger("polymodal")
 PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
                 "(unless the model was fitted with --require-all).")
 
@@ -156,8 +158,7 @@ class Predictor(Job):
                       "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed,
                       "progress": self.progress}
         for i, cand in enumerate(cands):
-            if self.progress:
-                print(f"[{i + 1}/{len(cands)}] {cand.name}", flush=True)
+            logger.info("[%d/%d] %s", i + 1, len(cands), cand.name)
             fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults
             model = self._model(cand.fusion, cand.columns, modality_dropout=self.modality_dropout if fusion else 0.0,
                                 options=self._options if fusion else None)

@@ -38,7 +38,7 @@ class EpochLog:
 
     def log(self, stage: str, row: dict) -> None:
         row = {"stage": stage, **{k: _plain(v) for k, v in row.items()}}
-        logger.info("%s epoch %s: %s", stage, row.get("epoch"), {k: v for k, v in row.items() if k not in KEY})
+        logger.debug("%s epoch %s: %s", stage, row.get("epoch"), {k: v for k, v in row.items() if k not in KEY})
         if self.writer is not None:
             for key, value in row.items():
                 if key not in KEY and isinstance(value, numbers.Real):
