@@ -23,7 +23,7 @@ from torch import nn
 
 from common import load_average, machine, median_time, write_section
 from polymodal.fusion import build_fusion, fusion_names
-from polymodal.model import MultimodalModel
+from polymodal.predict.model import MultimodalModel
 from polymodal.tasks import Classification
 from polymodal.training.data import ArrayData
 from polymodal.training.loop import train

@@ -203,8 +203,8 @@ def runtimes(run: Path, table: Path, work: Path, repeats: int) -> list[dict]:
     import torch
 
     import polymodal as pm
+    from polymodal.encoders.online import ColumnEncoder
     from polymodal.export.runtime import head_runner
-    from polymodal.inference import ColumnEncoder
 
     p = pm.load(run)
     inputs = fresh_inputs(table, work / "rt", 32, "rt", seed=4)

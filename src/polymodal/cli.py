@@ -41,7 +41,7 @@ def _add_schema_flags(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .inspect_table import summarize
+    from .data.summary import summarize
 
     summary = summarize(args.table, label=args.label, overrides=_overrides(args),
                         on_error=args.on_error, skipped_path=args.skipped, check_files=not args.no_check)
@@ -123,7 +123,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.task in GENERATION_TASKS:
         return _fit_generator(args)
     from .fusion.options import parse_cli
-    from .predictor import Predictor
+    from .predict.predictor import Predictor
 
     predictor = Predictor(
         args.label, fusion=args.fusion, encoders=args.encoders, task=args.task, imbalance=args.imbalance,
@@ -185,7 +185,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
 def _fit_captioner(args: argparse.Namespace) -> int:
     from .captioning.captioner import Captioner
     from .captioning.evaluation import comparison_rows
-    from .features import parse_encoder_spec
+    from .encoders.materialize import parse_encoder_spec
 
     encoders = list(parse_encoder_spec(args.encoders).values())
     if len(encoders) > 1:
@@ -230,7 +230,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .api import load
-    from .predictor import Predictor
+    from .predict.predictor import Predictor
 
     model = load(args.run)
     kwargs = {"with_ids": True} if isinstance(model, Predictor) else {}  # the id columns lead each row

@@ -14,7 +14,7 @@ from polymodal.encoders.base import build_encoder
 from polymodal.export.graph import export_head, graph_inputs, sample_inputs
 from polymodal.export.runtime import OnnxHead, TorchHead, head_runner
 from polymodal.fusion.base import build_fusion, fusion_names
-from polymodal.model import MultimodalModel
+from polymodal.predict.model import MultimodalModel
 
 TOLERANCE = 1e-4
 DIMS = {"audio": 24, "image": 40, "text": 16}

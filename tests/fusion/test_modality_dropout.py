@@ -80,7 +80,7 @@ def test_masks_on_the_gpu_with_a_cpu_generator():
 
 def test_the_model_hides_modalities_only_while_training():
     """MultimodalModel applies modality dropout to its masks in train mode, never in eval mode."""
-    from polymodal.model import MultimodalModel
+    from polymodal.predict.model import MultimodalModel
 
     seen = []
 

@@ -18,8 +18,8 @@ from ..data.splits import split_rows
 from ..data.table import read_table
 from ..data.text import normalize_text
 from ..data.validate import is_missing, validate, write_skipped
+from ..encoders.materialize import choose_encoders, is_cached, materialize, parse_encoder_spec
 from ..errors import PolymodalError
-from ..features import choose_encoders, is_cached, materialize, parse_encoder_spec
 from ..runs.job import Job
 from ..schema import Schema, detect_schema
 from ..training.data import ArrayData

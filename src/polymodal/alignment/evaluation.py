@@ -9,7 +9,7 @@ from itertools import combinations
 import numpy as np
 import torch
 
-from ..features import is_cached
+from ..encoders.materialize import is_cached
 from ..metrics.retrieval import bidirectional, consistency_score, positives_from_keys
 from ..training.data import ArrayData
 from .asif import ASIF

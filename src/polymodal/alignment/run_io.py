@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..encoders.base import encoders_from_state, encoders_state
-from ..features import is_cached
+from ..encoders.materialize import is_cached
 from ..runs.files import load_tensors, read_json, save_tensors, write_json
 from ..schema import Schema
 

@@ -18,8 +18,8 @@ from ..data.table import resolve_path
 from ..data.validate import CHECKERS
 from ..encoders.base import Encoder, build_encoder
 from ..encoders.cache import FeatureCache
+from ..encoders.materialize import is_cached, parse_encoder_name
 from ..errors import PolymodalError
-from ..features import is_cached, parse_encoder_name
 
 ROLES = ("image", "audio")
 DEFAULT_ENCODERS = {"image": "efficientnet-lite0-grid", "audio": "mel-frames"}

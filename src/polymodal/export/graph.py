@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import PolymodalError
-from ..model import MultimodalModel
+from ..predict.model import MultimodalModel
 from ..runs.files import atomic_write
 
 OPSET = 17

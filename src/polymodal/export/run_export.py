@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..encoders.materialize import is_cached
 from ..encoders.onnx_runtime import fast_forward
 from ..errors import PolymodalError
-from ..features import is_cached
 from ..runs.files import read_json, write_json
 from .graph import OPSET, export_head, graph_inputs, sample_inputs
 from .runtime import OnnxHead, TorchHead
@@ -35,7 +35,7 @@ FORMATS = ("onnx",)
 
 def export_run(run: str | Path, out: str | Path, *, samples=None, rows: int = 32, fmt: str = "onnx") -> dict:
     """Export `run` into `out`; returns the parity report (also written to out/parity.json)."""
-    from ..predictor import Predictor
+    from ..predict.predictor import Predictor
     from ..runs.directory import run_kind
 
     if fmt not in FORMATS:
@@ -69,7 +69,7 @@ def _sample_cells(p, samples, rows: int) -> dict[str, list] | None:
     if samples is None:
         return None
     from ..data.table import read_table
-    from ..features import cell_values
+    from ..encoders.materialize import cell_values
 
     table = read_table(samples)
     table.df = table.df.head(rows).reset_index(drop=True)
@@ -111,7 +111,7 @@ def _model_inputs(p, cells, encoders, specs, rows: int, *, eager: bool):
     if cells is None:
         sample = sample_inputs(specs, batch=rows, seed=2)
         return {s.column: sample[s.name] for s in specs}, {s.column: sample[s.mask] for s in specs}
-    from ..inference import ColumnEncoder
+    from ..encoders.online import ColumnEncoder
 
     inputs, masks = {}, {}
     for column in p.model_.modalities:

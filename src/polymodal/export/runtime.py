@@ -20,8 +20,8 @@ import torch
 
 from ..encoders.onnx_runtime import EXPORT_VERSION, PARITY_TOLERANCE, cores, session, weights_digest
 from ..errors import PolymodalError
-from ..model import MultimodalModel
 from ..paths import home
+from ..predict.model import MultimodalModel
 from ..training.data import ArrayData
 from .graph import GraphInput, HeadGraph, export_head, graph_inputs, sample_inputs
 

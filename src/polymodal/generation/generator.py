@@ -24,8 +24,8 @@ from ..data.splits import split_rows
 from ..data.table import Table, read_table
 from ..data.text import normalize_text
 from ..data.validate import validate, write_skipped
+from ..encoders.materialize import cell_values
 from ..errors import PolymodalError, TableError
-from ..features import cell_values
 from ..runs.job import Job
 from ..schema import Column, Schema
 from ..training.settings import check_settings

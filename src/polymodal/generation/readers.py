@@ -28,8 +28,8 @@ import pandas as pd
 import torch
 
 from ..data.table import Table
+from ..encoders.materialize import cell_values
 from ..errors import PolymodalError
-from ..features import cell_values
 from . import files
 
 TRUST = 0.9
@@ -90,7 +90,7 @@ class AttributeReader:
         """Train on the real train rows and `PERTURBED_COPIES` perturbed copies of each (perturb.py) for about
         `steps` batches at most, early stopping on the real val rows and a perturbed copy of each; or reuse
         the cached reader."""
-        from ..predictor import Predictor
+        from ..predict.predictor import Predictor
 
         role, column, encoder = g.output_role, g.target_column, reader_encoder(g)
         key = _key(table, column, np.concatenate([parts["train"], parts["val"]]), attributes,
@@ -132,7 +132,7 @@ def _perturbed(g, df: pd.DataFrame, rows: np.ndarray, folder: Path, copies: int,
 
 def _fit_reader(df: pd.DataFrame, attributes: list[str], column: str, role: str, encoder: str, steps: int,
                 folder: Path | None):
-    from ..predictor import Predictor
+    from ..predict.predictor import Predictor
 
     torch.manual_seed(0)
     batches = np.ceil((df["split"] == "train").sum() / 64)

@@ -10,7 +10,7 @@ from ..errors import PolymodalError
 from .directory import run_kind
 
 # kind -> (module, class); imported on first use so that loading a captioner never imports FAISS
-KINDS = {"predictor": ("polymodal.predictor", "Predictor"),
+KINDS = {"predictor": ("polymodal.predict.predictor", "Predictor"),
          "aligner": ("polymodal.alignment.aligner", "Aligner"),
          "captioner": ("polymodal.captioning.captioner", "Captioner"),
          "generator": ("polymodal.generation.generator", "Generator")}

@@ -13,9 +13,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from ..encoders.materialize import FILE_ROLES
+from ..encoders.online import ColumnEncoder, load_cell
 from ..export.runtime import head_runner
-from ..features import FILE_ROLES
-from ..inference import ColumnEncoder, load_cell
 from .batcher import Batcher
 from .errors import bad_input
 from .schemas import Field_, Prediction
@@ -37,7 +37,7 @@ class PredictService:
 
     def labels(self) -> dict[str, list]:
         """Label column -> its classes (empty for regression)."""
-        from ..predictor import _tasks
+        from ..predict.predictor import _tasks
 
         return {t.column: list(getattr(t, "classes", getattr(t, "labels", []))) for t in _tasks(self.predictor.task_)}
 

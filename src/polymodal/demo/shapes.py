@@ -14,9 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .data.recipes import build
-from .generation.readers import READER_STEPS as DEFAULT_READER_STEPS
-from .paths import data_home
+from ..data.recipes import build
+from ..generation.readers import READER_STEPS as DEFAULT_READER_STEPS
+from ..paths import data_home
 
 DATA = "shapes"
 EVAL_ROWS = 150
@@ -38,7 +38,7 @@ def run_shapes(out: Path, console: Console, *, size: int | None = None, epochs: 
                generator_epochs: int = 30) -> ShapesResults:
     """Build `shapes` (cached), fit the demo's captioner into `out/caption` and its generators into
     `out/generate-image` and `out/generate-audio`."""
-    from .captioning.captioner import Captioner
+    from ..captioning.captioner import Captioner
 
     started = time.time()
     folder = data_home() / DATA if size is None else out / "data-shapes"
@@ -63,7 +63,7 @@ def run_shapes(out: Path, console: Console, *, size: int | None = None, epochs: 
 def _generate(results: ShapesResults, out: Path, console: Console, role: str, epochs: int) -> None:
     """A conditional VAE from the caption to the scene's `role`: it trains in a fraction of a GAN's time
     and does not collapse, which suits a demo's few epochs."""
-    from .generation.generator import Generator
+    from ..generation.generator import Generator
 
     started = time.time()
     with console.status(f"fitting a text-to-{role} model (conditional VAE) on shapes ..."):

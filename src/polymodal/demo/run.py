@@ -16,10 +16,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .console_tables import print_comparison, print_summary
-from .data.recipes import build
-from .inspect_table import summarize
-from .paths import data_home
+from ..console_tables import print_comparison, print_summary
+from ..data.recipes import build
+from ..data.summary import summarize
+from ..paths import data_home
 
 DEFAULT_DATA = "digits"
 # Columns of the digits table that are not inputs: `word` spells the label out, and the voice
@@ -30,7 +30,7 @@ DEMO_IGNORE = ("word", "voice", "speed", "pitch")
 def run_demo(out: Path, console: Console | None = None, *, size: int | None = None, epochs: int = 40,
              fusion: str = "all", shapes_size: int | None = None) -> dict:
     """Build the data (cached), fit and compare every fusion, align, caption; write `out/report.html`."""
-    from .predictor import Predictor
+    from ..predict.predictor import Predictor
 
     console = console or Console()
     started = time.time()
@@ -47,8 +47,8 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     predictor.fit(table_path, out=run_dir, overwrite=True)  # the demo's folder is rewritten each time
     print_comparison(console, predictor.comparison_, predictor.task_.monitor)
     aligner = _align(table_path, out, epochs)
-    from .demo_report import write_demo_report
-    from .demo_shapes import run_shapes
+    from .report import write_demo_report
+    from .shapes import run_shapes
 
     shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12), generator_epochs=min(2 * epochs, 60))
     report_path = write_demo_report(out, predictor, run_dir, aligner, Path(table_path), shapes)
@@ -70,7 +70,7 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
 
 def _align(table_path, out: Path, epochs: int):
     """A shared audio/image space on the same data (every row of a digit is a correct answer)."""
-    from .alignment.aligner import Aligner
+    from ..alignment.aligner import Aligner
 
     aligner = Aligner(["audio", "image"], encoders={"image": "efficientnet-lite0", "audio": "mfcc"}, key="label",
                       epochs=min(epochs, 30), overrides={c: "ignore" for c in DEMO_IGNORE})

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data.table import Table, read_table
-from .data.validate import ValidationReport, is_missing, validate, write_skipped
-from .errors import Problem, ValidationError
-from .schema import Schema, detect_schema
+from ..errors import Problem, ValidationError
+from ..schema import Schema, detect_schema
+from .table import Table, read_table
+from .validate import ValidationReport, is_missing, validate, write_skipped
 
 
 @dataclass
@@ -37,7 +37,7 @@ def default_label(table: Table) -> str | None:
     marker = Path(table.source).parent / "recipe.json"
     if not marker.exists():
         return None
-    from .data.recipes import get_recipe
+    from .recipes import get_recipe
 
     name = json.loads(marker.read_text())["params"]["recipe"]
     label = get_recipe(name).label

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .encoders.base import Encoder
-from .fusion.base import Fusion, modality_dropout
+from ..encoders.base import Encoder
+from ..fusion.base import Fusion, modality_dropout
 
 
 class MultimodalModel(nn.Module):

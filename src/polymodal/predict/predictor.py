@@ -16,22 +16,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__, run_io
-from .data.splits import split_rows, with_tuning_rows
-from .data.table import Table, read_table
-from .data.validate import validate, write_skipped
-from .errors import PolymodalError
-from .features import choose_encoders, materialize, parse_encoder_spec
+from ..data.splits import split_rows, with_tuning_rows
+from ..data.table import Table, read_table
+from ..data.validate import validate, write_skipped
+from ..encoders.materialize import choose_encoders, materialize, parse_encoder_spec
+from ..errors import PolymodalError
+from ..fusion.base import fusion_names
+from ..fusion.options import check_options, options_for
+from ..runs.job import Job
+from ..schema import Schema, detect_schema
+from ..tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
+from ..training.data import ArrayData
+from ..training.loop import predict_logits
+from ..training.settings import check_settings
+from . import run_io
 from .fitting import Candidate, build_model, fit_candidate
-from .fusion.base import fusion_names
-from .fusion.options import check_options, options_for
 from .model import MultimodalModel
-from .runs.job import Job
-from .schema import Schema, detect_schema
-from .tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
-from .training.data import ArrayData
-from .training.loop import predict_logits
-from .training.settings import check_settings
 
 logger = logging.getLogger("polymodal")
 PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
@@ -252,7 +252,7 @@ class Predictor(Job):
         if runtime == "torch":
             out = self.task_.predict(predict_logits(self.model_, arrays))
         else:
-            from .export.runtime import head_runner, logits
+            from ..export.runtime import head_runner, logits
 
             out = self.task_.predict(logits(head_runner(self.model_, runtime), arrays))
         ids = [c for c in self.schema_.names("id") if c in table.df.columns and c not in out.columns]
@@ -321,7 +321,7 @@ class Predictor(Job):
 
     def _write_report(self, run: Path) -> None:
         self.comparison_.to_csv(run / "comparison.csv", index=False)
-        from .report.run_report import write_run_report
+        from .report import write_run_report
 
         write_run_report(self, run)
 
@@ -350,4 +350,3 @@ def _monitor(metrics: dict, task: Task) -> float:
     return float(metrics[task.monitor])
 
 
-VERSION = __version__

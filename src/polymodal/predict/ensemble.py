@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import PolymodalError
-from .tasks import Classification
+from ..errors import PolymodalError
+from ..tasks import Classification
 
 
 class Ensemble:
@@ -45,7 +45,7 @@ class Ensemble:
         return self.predict_proba(data)[self.task_.column]
 
     def evaluate(self, data) -> dict:
-        from .data.table import read_table
+        from ..data.table import read_table
 
         table = read_table(data)
         targets = self.task_.encode(table.df[self.task_.column])

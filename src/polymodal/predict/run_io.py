@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .encoders.base import encoders_from_state, encoders_state
-from .fusion.base import options_for_weights
-from .fusion.options import options_for
-from .runs.files import load_tensors, read_json, save_tensors, write_json
-from .schema import Schema
-from .tasks import task_from_state
+from ..encoders.base import encoders_from_state, encoders_state
+from ..fusion.base import options_for_weights
+from ..fusion.options import options_for
+from ..runs.files import load_tensors, read_json, save_tensors, write_json
+from ..schema import Schema
+from ..tasks import task_from_state
 
 
 def save_state(p, run: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .alignment.search import build_index, search
-from .report.html import Report
-from .report.plots import image_grid
+from ..alignment.search import build_index, search
+from ..report.html import Report
+from ..report.plots import image_grid
 
 
 def _classification(report: Report, predictor, run_dir: Path) -> None:
@@ -53,8 +53,8 @@ def _examples(report: Report, aligner, table_path: Path, query_col: str, hit_col
 
 
 def _captioning(report: Report, shapes) -> None:
-    from .captioning.evaluation import comparison_rows
-    from .captioning.report import add_caption_examples
+    from ..captioning.evaluation import comparison_rows
+    from ..captioning.report import add_caption_examples
 
     c = shapes.captioner
     report.add_heading("Captioning: describe a scene in words")
@@ -72,7 +72,7 @@ ATTRIBUTES = ("shape", "color", "size", "position")
 
 
 def _generation(report: Report, shapes) -> None:
-    from .generation.report import add_generation_section
+    from ..generation.report import add_generation_section
 
     report.add_heading("Generation: a picture and a sound from a sentence")
     report.add_text("Conditional VAEs (Sohn et al. 2015) from the MiniLM embedding of a caption to the scene's "

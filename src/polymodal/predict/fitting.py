@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
-from .encoders.base import Encoder
-from .fusion.base import build_fusion
+from ..encoders.base import Encoder
+from ..fusion.base import build_fusion
+from ..runs.files import load_tensors, read_json, save_tensors, write_json
+from ..tasks.base import Task
+from ..training.data import ArrayData
+from ..training.loop import predict_logits, train
 from .model import MultimodalModel
-from .runs.files import load_tensors, read_json, save_tensors, write_json
-from .tasks.base import Task
-from .training.data import ArrayData
-from .training.loop import predict_logits, train
 
 
 @dataclass
@@ -42,7 +42,7 @@ def build_model(fusion: str, columns: list[str], encoders: dict[str, Encoder], o
                 seed: int = 0) -> MultimodalModel:
     """Fresh model over `columns`; trainable encoders are copied so candidates never share weights."""
     torch.manual_seed(seed)
-    from .features import is_cached
+    from ..encoders.materialize import is_cached
 
     trainable = {c: copy.deepcopy(encoders[c]) for c in columns if not is_cached(encoders[c])}
     cached = {c: encoders[c].out_dim for c in columns if is_cached(encoders[c])}

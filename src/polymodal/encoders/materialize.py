@@ -11,13 +11,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data.table import Table, resolve_path
-from .data.validate import is_missing
-from .encoders.base import Encoder, build_encoder, default_encoder
-from .errors import PolymodalError
-from .registry import parse_value
-from .schema import Schema
-from .training.data import ArrayData
+from ..data.table import Table, resolve_path
+from ..data.validate import is_missing
+from ..errors import PolymodalError
+from ..registry import parse_value
+from ..schema import Schema
+from ..training.data import ArrayData
+from .base import Encoder, build_encoder, default_encoder
 
 FILE_ROLES = ("image", "audio", "video")
 
@@ -59,7 +59,7 @@ def choose_encoders(schema: Schema, columns: list[str], spec: dict[str, str], *,
                     mode: str | None = None) -> dict[str, Encoder]:
     """One encoder per input column: by column name in `spec`, else by role, else the default."""
     roles = schema.modalities
-    from .schema import MODALITY_ROLES
+    from ..schema import MODALITY_ROLES
 
     unknown = set(spec) - set(columns) - set(MODALITY_ROLES)  # a role with no column here is fine
     if unknown:
@@ -111,7 +111,7 @@ def materialize(table: Table, schema: Schema, encoders: dict[str, Encoder], *, c
                 progress: bool = True, workers: int = 4) -> ArrayData:
     """Every input column for every row: features [N, D] when the encoder is frozen (through the
     feature cache), loader outputs otherwise."""
-    from .encoders.cache import FeatureCache
+    from .cache import FeatureCache
 
     cache = cache or FeatureCache()
     inputs, masks = {}, {}

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .encoders.base import Encoder
-from .encoders.onnx_runtime import FastForward, fast_forward
-from .features import is_cached
+from .base import Encoder
+from .materialize import is_cached
+from .onnx_runtime import FastForward, fast_forward
 
 
 def load_cell(encoder: Encoder, cell: Any) -> Any:

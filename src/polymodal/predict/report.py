@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from .html import Report
-from .plots import plot_comparison, plot_confusion, plot_history, plot_missing_modality, plot_reliability
+from ..report.html import Report
+from ..report.plots import plot_comparison, plot_confusion, plot_history, plot_missing_modality, plot_reliability
 
 
 def write_run_report(p, run: Path) -> Path:
