@@ -56,3 +56,11 @@ def tiny_shapes(tmp_path_factory):
 
     return build("shapes", tmp_path_factory.mktemp("gen-data") / "shapes", size=48, seed=3, image_size=32,
                  two_shape_fraction=0.0)
+
+
+@pytest.fixture(scope="session")
+def shapes240(tmp_path_factory):
+    """A 240-row `shapes` table (the recipe's defaults, seed 0), built once for the alignment and captioning tests."""
+    from polymodal.data.recipes import build
+
+    return build("shapes", tmp_path_factory.mktemp("data") / "shapes", size=240, seed=0)

@@ -3,14 +3,13 @@
 import pytest
 
 import polymodal as pm
-from polymodal.data.recipes import build
 
 ENCODERS = {"audio": "mfcc", "text": "gru"}
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    return build("shapes", tmp_path_factory.mktemp("data") / "shapes", size=240, seed=0)
+def shapes(shapes240):
+    return shapes240
 
 
 @pytest.fixture(scope="module")

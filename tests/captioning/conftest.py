@@ -4,12 +4,11 @@ import pytest
 from tests.encoders.conftest import one_thread  # noqa: F401  (autouse: tiny models run on one thread)
 
 import polymodal as pm
-from polymodal.data.recipes import build
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    return build("shapes", tmp_path_factory.mktemp("data") / "shapes", size=240, seed=0)
+def shapes(shapes240):
+    return shapes240
 
 
 @pytest.fixture(scope="module")
