@@ -16,8 +16,6 @@ from pathlib import Path
 import yaml
 
 from ..errors import PolymodalError
-from ..runs.directory import default_out
-from ..runs.kinds import job_class
 from .common import ROLE_FLAGS, console, overrides
 
 RUN_DESTS = ("command", "func", "table", "config", "out", "resume", "overwrite", "tensorboard", "task")
@@ -30,6 +28,8 @@ HOW = {"predictor": "fit --task auto|classification|multilabel|regression", "cap
 
 def parameters(kind: str) -> dict[str, inspect.Parameter]:
     """The job's constructor parameters that a run records (fit_args.json), by name."""
+    from ..runs.kinds import job_class  # imports torch: only once a job is wanted, never for --help of others
+
     cls = job_class(kind)
     return {n: p for n, p in inspect.signature(cls.__init__).parameters.items()
             if n != "self" and n not in cls.RUNTIME}
@@ -134,6 +134,9 @@ def fit(kind: str, args: argparse.Namespace, params: dict, **more):
     """Fit the job on args.table into --out (default: a new folder under runs/); returns (job, out)."""
     if args.out is None and args.resume:
         raise PolymodalError("--resume continues an interrupted fit: give its run folder with --out RUN")
+    from ..runs.directory import default_out
+    from ..runs.kinds import job_class
+
     job = job_class(kind)(**params)
     out = Path(args.out) if args.out is not None else default_out(kind)
     again = "add --resume" if args.out is not None else f"add --out {out} --resume"
