@@ -16,10 +16,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..console_tables import print_comparison, print_summary
 from ..data.recipes import build
 from ..data.summary import summarize
 from ..paths import data_home
+from ..report.console import print_comparison, print_summary
 
 DEFAULT_DATA = "digits"
 # Columns of the digits table that are not inputs: `word` spells the label out, and the voice

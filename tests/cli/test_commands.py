@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -61,3 +63,11 @@ def test_unknown_column_is_a_clear_error(tiny_table, capsys):
 def test_unknown_recipe_lists_valid_ones(tmp_path, capsys):
     assert main(["data", "build", "imagenet", "--out", str(tmp_path / "x")]) == 2
     assert "unknown data set recipe 'imagenet'; valid:" in capsys.readouterr().err
+
+
+def test_commands_and_their_help_do_not_import_torch():
+    """--help of the commands other than fit and align stays instant: the jobs are imported when wanted."""
+    code = ("import sys; from polymodal.cli import build_parser; build_parser().parse_args(['inspect', 't.csv']); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -1,0 +1,55 @@
+"""The `polymodal` command. Thin over the API: parse arguments, call it, print the result.
+
+One module per command (or group of commands); each registers its parser with `add_parser(sub)` and
+holds its `cmd_*` function. `fit` and `align` share jobs.py: flags left out reach no job, so every
+default is the job's own."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from .. import __version__
+from ..errors import PolymodalError
+from . import align, cache, caption, data, demo, evaluate, fit, fusions, generate, index, inspect, predict, runs, serve
+from .common import console, plain_warning
+
+COMMANDS = (inspect, data, fusions, fit, generate, align, index, caption, evaluate, predict, runs, cache, serve, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polymodal", description="Multimodal learning on your own table.")
+    parser.add_argument("--version", action="version", version=f"polymodal {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def _show_messages() -> None:
+    """The library's messages (logging.getLogger("polymodal"), INFO and up) as plain lines on stderr."""
+    logger = logging.getLogger("polymodal")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _show_messages()
+    shown = warnings.showwarning
+    warnings.showwarning = plain_warning
+    try:
+        return args.func(args)
+    except PolymodalError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # plain: paths must not be wrapped or styled
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    finally:
+        warnings.showwarning = shown

@@ -1,0 +1,124 @@
+"""`polymodal fit`: one command for every job that learns from a table. `--task` picks the job through
+the kinds table: caption -> a Captioner, text-to-image|audio|video -> a Generator, else a Predictor."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import PolymodalError
+from . import caption, generate
+from .common import add_schema_flags, console
+from .jobs import TRAINING, SignatureDefaults, add_run_flags, flag_name, given_flags, job_params, read_config
+from .jobs import fit as fit_job
+from .jobs import show_default as default
+
+PREDICTOR_TASKS = ("auto", "classification", "multilabel", "regression")
+WHAT = {"fusion_option": "fusion", "label_weight": "label loss to weight", "val": "separate validation table"}
+
+
+def kind_of(task: str | None) -> str:
+    return "captioner" if task == "caption" else "generator" if task in generate.TASKS else "predictor"
+
+
+def label_weights(items: list[str]) -> dict[str, float]:
+    """`--label-weight COL=W` (repeatable) as {column: weight}; the Predictor checks columns and values."""
+    out: dict[str, float] = {}
+    for item in items:
+        column, sep, raw = (part.strip() for part in item.rpartition("="))
+        try:
+            weight = float(raw)
+        except ValueError:
+            weight = None
+        if not sep or not column or weight is None or column in out:
+            raise PolymodalError(f"--label-weight {item!r}: expected COL=WEIGHT (a number), each label once")
+        out[column] = weight
+    return out
+
+
+def fusion_options(items: list[str]) -> dict:
+    from ..fusion.options import parse_cli
+
+    return parse_cli(items)
+
+
+PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusion_options", fusion_options),
+                   "encoders": "encoders", "encoder_mode": "encoder_mode", "imbalance": "imbalance",
+                   "label_weight": ("label_weights", label_weights), "hidden": "hidden",
+                   "modality_dropout": "modality_dropout", "patience": "patience",
+                   "no_baselines": ("baselines", lambda given: not given), "require_all": "require_all",
+                   "overrides": "overrides", **TRAINING}
+
+
+def report_predictor(predictor, out) -> None:
+    from ..report.console import print_comparison
+
+    print_comparison(console, predictor.comparison_, predictor.task_.monitor)
+    console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {out} (report: {out}/report.html)")
+
+
+KINDS = {"predictor": (PREDICTOR_FLAGS, report_predictor), "captioner": (caption.FIT_FLAGS, caption.report_fit),
+         "generator": (generate.FIT_FLAGS, generate.report_fit)}
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    config = read_config(args.config) if args.config else {}
+    task = args.task if args.task is not None else config.get("task")
+    kind = kind_of(task)
+    flags, report = KINDS[kind]
+    given = given_flags(args)
+    for dest in given:
+        if dest not in flags and not (dest == "val" and kind == "predictor"):
+            if dest in WHAT:
+                raise PolymodalError(f"{flag_name(dest, args)} applies to predictors; --task {task} has no "
+                                     f"{WHAT[dest]}")
+            raise PolymodalError(f"{flag_name(dest, args)} is not an option of --task {task or 'auto'} "
+                                 "(see polymodal fit --help)")
+    more = {"tuning_data": given.pop("val")} if "val" in given else {}
+    if kind == "captioner":
+        config = {k: v for k, v in config.items() if not (k == "task" and v == "caption")}
+    elif args.task is not None:
+        given["task"], flags = args.task, {**flags, "task": "task"}
+    job, out = fit_job(kind, args, job_params(kind, given, flags, config, args.config), **more)
+    report(job, out)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fit", help="fit a multimodal predictor (or a captioner, a generator) on a table and write "
+                       "a run directory", formatter_class=SignatureDefaults)
+    p.add_argument("table")
+    add_schema_flags(p)
+    default(p.add_argument("--fusion", help="fusion name, comma list, or 'all' (see `polymodal fusions`)"),
+            predictor="fusion")
+    p.add_argument("--fusion-option", action="append", metavar="[FUSION.]KEY=VALUE",
+                   help="a fusion's constructor option, e.g. gated.gate_rank=0 or attention.width=32 (repeat; "
+                        "without FUSION. it reaches every fusion trained)")
+    p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
+    p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
+    default(p.add_argument("--task", choices=(*PREDICTOR_TASKS, "caption", *generate.TASKS),
+                           help="what to learn: a predictor's task, captions, or text-to-X generation"),
+            predictor="task")
+    default(p.add_argument("--imbalance", choices=("none", "weighted", "focal", "sampler"),
+                           help="classification labels: class-weighted loss, focal loss, or class-balanced "
+                                "sampling"), predictor="imbalance")
+    p.add_argument("--label-weight", action="append", metavar="COL=WEIGHT",
+                   help="several labels: the weight of COL's loss (repeat; default 1 each)")
+    p.add_argument("--val", metavar="TABLE", help="a separate validation table (early stopping, choosing the "
+                   "fusion); TABLE then gives only training rows (predictor tasks)")
+    for flag, kind, what in (("--epochs", int, "passes over the training rows"), ("--batch-size", int, "rows per "
+                             "step"), ("--lr", float, "learning rate")):
+        name = flag[2:].replace("-", "_")
+        default(p.add_argument(flag, type=kind, help=what), predictor=name, captioner=name, generator=name)
+    default(p.add_argument("--hidden", type=int, help="hidden width"), predictor="hidden", captioner="hidden")
+    default(p.add_argument("--modality-dropout", type=float, help="chance of hiding each modality in training"),
+            predictor="modality_dropout")
+    default(p.add_argument("--patience", type=int, help="early stopping: epochs without improvement"),
+            predictor="patience", captioner="patience")
+    default(p.add_argument("--seed", type=int, help="random seed"), predictor="seed", captioner="seed",
+            generator="seed")
+    p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
+    p.add_argument("--require-all", action="store_true", default=None, help="treat an empty cell as an error")
+    add_run_flags(p)
+    caption.add_fit_flags(p)
+    generate.add_fit_flags(p)
+    p.set_defaults(func=cmd_fit)
