@@ -29,6 +29,10 @@ def compare_runs(paths: list[str | Path]) -> pd.DataFrame:
             for key in (monitor, "accuracy", "f1_macro", "rmse", "r2"):
                 if key and key in metrics.get(split, {}):
                     row[f"{split}_{key}"] = metrics[split][key]
+        cv = metrics.get("cv", {})
+        if monitor and monitor in cv.get("mean", {}):
+            row[f"cv_{monitor}"], row[f"cv_{monitor}_std"] = cv["mean"][monitor], cv["std"][monitor]
+        row["estimate"] = metrics.get("estimate", {}).get("kind")
         row["fit_seconds"] = metrics.get("fit_seconds")
         rows.append(row)
     return pd.DataFrame(rows)

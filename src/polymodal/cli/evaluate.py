@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import PolymodalError
 from .common import print_metrics
 
 
@@ -12,7 +13,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..api import load
 
     model = load(args.run)
-    metrics = model.evaluate(args.table, drop=args.drop) if args.drop else model.evaluate(args.table)
+    if args.exclude_seen and model.kind != "predictor":
+        raise PolymodalError(f"--exclude-seen applies to predictor runs; {args.run} is a {model.kind} run")
+    options = {k: v for k, v in (("drop", args.drop), ("exclude_seen", args.exclude_seen)) if v}
+    metrics = model.evaluate(args.table, **options)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -26,5 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("run")
     p.add_argument("table")
     p.add_argument("--drop", action="append", metavar="MODALITY", help="hide a modality (column or role)")
+    p.add_argument("--exclude-seen", action="store_true", help="leave out the rows the run was fitted on "
+                   "(training or selection; predictor runs): without it they are counted in a warning")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)

@@ -53,7 +53,8 @@ def report_predictor(predictor, out) -> None:
     from ..report.console import print_comparison
 
     print_comparison(console, predictor.comparison_, predictor.task_.monitor)
-    console.print(f"best: [bold]{predictor.fusion_}[/]; run written to {out} (report: {out}/report.html)")
+    console.print(f"best: [bold]{predictor.fusion_}[/]; figures: {predictor.estimate_}")
+    console.print(f"run written to {out} (report: {out}/report.html)")
 
 
 KINDS = {"predictor": (PREDICTOR_FLAGS, report_predictor), "captioner": (caption.FIT_FLAGS, caption.report_fit),

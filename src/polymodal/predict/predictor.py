@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.splits import split_rows, with_tuning_rows
+from ..data.splits import CV_BELOW, split_rows, with_tuning_rows
 from ..data.table import Table, read_table
 from ..data.validate import validate, write_skipped
 from ..encoders.materialize import choose_encoders, materialize, parse_encoder_spec
@@ -30,8 +30,10 @@ from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
 from . import run_io
+from .estimate import check_estimate, cross_validate, sentence
 from .fitting import Candidate, build_model, fit_candidate
 from .model import MultimodalModel
+from .seen import fingerprint_columns, fingerprints, seen_mask
 
 logger = logging.getLogger("polymodal")
 PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
@@ -46,6 +48,9 @@ class Predictor(Job):
     `baselines=True` each modality alone is trained too, so the report shows what fusion adds.
     `fusion_options`: constructor options, flat for every fusion trained (``{"gate_rank": 0}``) or per
     fusion (``{"gated": {"gate_rank": 0}}``); see fusion/options.py. Baselines get none of them.
+    `estimate`: where the reported figures come from (predict/estimate.py): "auto" uses the table's split
+    column, else a 70/15/15 split from 1,000 rows up and `folds`-fold cross-validation of the whole
+    selection below; "holdout" always splits 70/15/15; "cv" always cross-validates.
     `label_weights`: with several labels (multi-task), the weight of each label's loss in their sum
     (``{"group": 1.0, "subgroup": 0.5}``; unnamed labels weigh 1).
     """
@@ -57,7 +62,8 @@ class Predictor(Job):
                  task: str = "auto", imbalance: str = "none", epochs: int = 40, batch_size: int = 128,
                  lr: float = 2e-3, weight_decay: float = 1e-2, hidden: int = 128, dropout: float = 0.1,
                  modality_dropout: float = 0.2, patience: int = 8, seed: int = 0, encoder_mode: str | None = None,
-                 pretrained: bool = True, baselines: bool = True, overrides: dict[str, str] | None = None,
+                 pretrained: bool = True, baselines: bool = True, estimate: str = "auto", folds: int = 5,
+                 overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
                  label_weights: dict[str, float] | None = None, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
@@ -66,6 +72,7 @@ class Predictor(Job):
         self.weight_decay, self.hidden, self.dropout = weight_decay, hidden, dropout
         self.modality_dropout, self.patience, self.seed = modality_dropout, patience, seed
         self.encoder_mode, self.pretrained, self.baselines = encoder_mode, pretrained, baselines
+        self.estimate, self.folds = estimate, folds
         self.overrides, self.on_error, self.require_all = overrides, on_error, require_all
         self.fusion_options, self.progress = fusion_options, progress
         self.label_weights = label_weights
@@ -90,11 +97,14 @@ class Predictor(Job):
                        modality_dropout=self.modality_dropout)
         check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
         weights = self._label_weights()
+        check_estimate(self.estimate, self.folds)
+        if self.estimate == "cv" and tuning_data is not None:
+            raise PolymodalError("estimate='cv' cross-validates over the table's own rows; it takes no tuning_data")
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
         table = read_table(data)
         self.schema_ = split_schema = detect_schema(table, label=self.labels, overrides=self.overrides or {})
         if tuning_data is not None:
-            table, split_schema = with_tuning_rows(table, read_table(tuning_data), self.schema_)
+            table, split_schema = with_tuning_rows(table, read_table(tuning_data), self.schema_, seed=self.seed)
         report = validate(table, split_schema, on_error=self.on_error, require_all=self.require_all)
         if run is not None:
             write_skipped(report, run / "skipped.csv")
@@ -103,7 +113,7 @@ class Predictor(Job):
         if not self.columns_:
             raise PolymodalError(f"{table.source}: no input columns besides the label(s); roles: "
                                  + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
-        parts = self._split(table, split_schema)
+        parts, kind = self._split(table, split_schema)
         self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
                                weights=weights)
         torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
@@ -115,6 +125,16 @@ class Predictor(Job):
         data_all.targets = encode_targets(self.task_, table.df)
         splits = {k: data_all.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
+        strat = self._stratify_on()
+        if kind == "cv":
+            labels = table.df[strat].astype(str).to_numpy() if strat else None
+            self.cv_ = cross_validate(self, data_all, labels, np.arange(len(table)))
+        rows = {"cv": len(table), "test": len(parts["test"]), "val": len(parts["val"])}[kind]
+        self.estimate_kind_ = kind
+        self.seen_columns_ = fingerprint_columns(self.schema_, self.columns_)
+        used = np.concatenate([parts["train"], parts["val"]])
+        self.seen_ = np.unique(fingerprints(table.df.iloc[used], self.seen_columns_))
+        self.estimate_ = sentence(kind, rows, folds=self.folds, monitor=self.task_.monitor)
         self.candidates_ = self._train_all(splits, run, resume)
         self.history_ = {c.name: c.history for c in self.candidates_}
         self._choose_best()
@@ -123,12 +143,20 @@ class Predictor(Job):
         self._finish_fit(run)
         return self
 
-    def _split(self, table: Table, schema: Schema) -> dict[str, np.ndarray]:
-        strat = self.labels[0] if len(self.labels) == 1 else None
-        parts = split_rows(table.df, schema, strat, seed=self.seed)
+    def _stratify_on(self) -> str | None:
+        return self.labels[0] if len(self.labels) == 1 else None
+
+    def _split(self, table: Table, schema: Schema) -> tuple[dict[str, np.ndarray], str]:
+        """The final fit's rows, and where the reported figures come from (estimate.py): "cv" with
+        estimate="cv", or "auto" on a table without a split column and under CV_BELOW rows."""
+        has_split = bool(schema.names("split"))
+        cv = self.estimate == "cv" or (self.estimate == "auto" and not has_split and len(table) < CV_BELOW)
+        if cv:  # the final model is refitted on every row: train/val only
+            schema = Schema([c for c in schema.columns if c.role != "split"], schema.source)
+        parts = split_rows(table.df, schema, self._stratify_on(), seed=self.seed, test=not cv)
         if len(parts["val"]) == 0:
             raise PolymodalError(f"{table.source}: no validation rows (split column has no 'val' rows)")
-        return parts
+        return parts, "cv" if cv else "test" if len(parts["test"]) else "val"
 
     def _label_weights(self) -> list[float] | None:
         """One loss weight per label (checked before any work), or None when none was given."""
@@ -150,7 +178,9 @@ class Predictor(Job):
                 raise PolymodalError(f"unknown fusion {name!r}; valid: {', '.join(valid)}, or all")
         return names
 
-    def _train_all(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool) -> list[Candidate]:
+    def _train_all(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
+                   ) -> list[Candidate]:
+        """Every candidate trained on `splits` (`stage` prefixes its log rows: a cross-validation fold's)."""
         cands = [Candidate(f, "fusion", f, self.columns_) for f in self._fusions()]
         if self.baselines and len(self.columns_) > 1:
             cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in self.columns_]
@@ -158,12 +188,12 @@ class Predictor(Job):
                       "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed,
                       "progress": self.progress}
         for i, cand in enumerate(cands):
-            logger.info("[%d/%d] %s", i + 1, len(cands), cand.name)
+            logger.info("%s[%d/%d] %s", stage, i + 1, len(cands), cand.name)
             fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults
             model = self._model(cand.fusion, cand.columns, modality_dropout=self.modality_dropout if fusion else 0.0,
                                 options=self._options if fusion else None)
             fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, model=model,
-                          train_args={**train_args, "on_epoch_end": self.log_.stage(cand.name)})
+                          train_args={**train_args, "on_epoch_end": self.log_.stage(stage + cand.name)})
         return cands
 
     def _model(self, fusion: str, columns: list[str], modality_dropout: float, options: dict | None
@@ -285,10 +315,12 @@ class Predictor(Job):
                     parts.append(pooled * masks[column].unsqueeze(1).to(pooled.dtype))
         return torch.cat(parts).float().numpy() if parts else np.zeros((0, 0), dtype=np.float32)
 
-    def evaluate(self, data, *, drop: str | list[str] | None = None) -> dict:
-        """Metrics on a labelled table; `drop` hides modalities (column names or roles) to test robustness."""
+    def evaluate(self, data, *, drop: str | list[str] | None = None, exclude_seen: bool = False) -> dict:
+        """Metrics on a labelled table; `drop` hides modalities (column names or roles) to test robustness.
+        Rows the fit trained on or chose with are counted and warned about (their metrics are optimistic);
+        `exclude_seen` leaves them out."""
         drop_cols = self._resolve_drop(drop)
-        table, arrays = self._inputs(data, drop_cols)
+        table, arrays = self._inputs(self._unseen(read_table(data), exclude_seen), drop_cols)
         missing_labels = [c for c in self.labels if c not in table.df.columns]
         if missing_labels:
             raise PolymodalError(f"{table.source}: evaluation needs the label column(s) {', '.join(missing_labels)}")
@@ -297,6 +329,23 @@ class Predictor(Job):
                           known_labels=known, hint="Fix these label cells, or drop their rows from the table.")
         targets = encode_targets(self.task_, report.table.df)
         return self.task_.metrics(predict_logits(self.model_, arrays), targets)
+
+    def _unseen(self, table: Table, exclude: bool) -> Table:
+        self._check_fitted()
+        if getattr(self, "seen_", None) is None or not len(table):
+            return table
+        seen = seen_mask(table.df, self.seen_columns_, self.seen_)
+        if not seen.any():
+            return table
+        if not exclude:
+            warnings.warn(f"{table.source}: {int(seen.sum())} of {len(table)} rows were used to fit this model "
+                          "(training or selection), so its metrics on them are optimistic; exclude_seen=True "
+                          "(--exclude-seen) leaves them out", stacklevel=3)
+            return table
+        if seen.all():
+            raise PolymodalError(f"{table.source}: every row was used to fit this model; nothing is left to "
+                                 "evaluate once they are excluded")
+        return Table(table.df[~seen].reset_index(drop=True), table.base_dir, table.source)
 
     def _resolve_drop(self, drop: str | list[str] | None) -> list[str]:
         names = [drop] if isinstance(drop, str) else list(drop or [])
@@ -338,6 +387,10 @@ class Predictor(Job):
                 for key in (self.task_.monitor, "accuracy", "f1_macro", "rmse", "r2"):
                     if key in metrics:
                         row[f"{split}_{key}"] = metrics[key]
+            cv = getattr(self, "cv_", {}).get("candidates", {}).get(c.name)
+            if cv and self.task_.monitor in cv["mean"]:
+                row[f"cv_{self.task_.monitor}"] = cv["mean"][self.task_.monitor]
+                row[f"cv_{self.task_.monitor}_std"] = cv["std"][self.task_.monitor]
             rows.append(row)
         return pd.DataFrame(rows)
 

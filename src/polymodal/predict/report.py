@@ -15,7 +15,7 @@ def write_run_report(p, run: Path) -> Path:
     plots = run / "plots"
     plots.mkdir(exist_ok=True)
     monitor = p.task_.monitor
-    report = Report(f"polymodal run: predict {', '.join(p.label)}")
+    report = Report(f"polymodal run: predict {', '.join(p.labels)}")
     _overview(report, p)
     _comparison(report, p, plots, monitor)
     _missing(report, p, plots, monitor)
@@ -27,15 +27,21 @@ def write_run_report(p, run: Path) -> Path:
 def _overview(report: Report, p) -> None:
     report.add_heading("Overview")
     best = p.best_
-    split = getattr(p, "eval_split_", "test")
     report.add_text(
-        f"Task **{p.task_.kind}** on `{', '.join(p.label)}` from {len(p.columns_)} input column(s): "
+        f"Task **{p.task_.kind}** on `{', '.join(p.labels)}` from {len(p.columns_)} input column(s): "
         f"{', '.join(f'`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)' for c in p.columns_)}. "
-        f"Rows: " + ", ".join(f"{k} {v}" for k, v in p.split_sizes_.items()) + ". "
-        f"The best fusion on the validation split is **{best.name}**; the metrics below are on the "
-        f"**{split}** split, which no candidate saw during training or selection.")
+        f"Rows of the saved model's fit: " + ", ".join(f"{k} {v}" for k, v in p.split_sizes_.items()) + ". "
+        f"The best fusion on the validation split is **{best.name}**. Where the figures below come from: "
+        f"**{p.estimate_}**.")
+    if p.estimate_kind_ == "cv":
+        cv = p.cv_
+        report.add_metrics({k: f"{v:.4f} ± {cv['std'][k]:.4f}" for k, v in cv["mean"].items()},
+                           caption=f"The whole procedure, {cv['folds']}-fold cross-validated (models chosen per "
+                                   f"fold: {', '.join(cv['chosen'])})")
+    split = "test" if best.test else "val"
     report.add_metrics({k: v for k, v in (best.test or best.val).items() if isinstance(v, int | float)},
-                       caption=f"{best.name} on {split}")
+                       caption=f"{best.name} on its {split} split" + (" (optimistic: it chose the epochs and "
+                                                                     "the fusion)" if split == "val" else ""))
     if len(p.skipped_):
         report.add_text(f"{p.skipped_['row'].nunique()} row(s) were skipped for bad data (see `skipped.csv`).")
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..encoders.base import encoders_from_state, encoders_state
 from ..fusion.base import options_for_weights
 from ..fusion.options import options_for
@@ -30,6 +32,8 @@ def save_state(p, run: Path) -> None:
                                     "dropout": p.dropout, "fusion_options": model_options(p),
                                     "out_dim": p.task_.out_dim})
     save_tensors(p.model_.state_dict(), run / "weights.safetensors")
+    if getattr(p, "seen_", None) is not None:  # the rows the fit used, for evaluate's warning (predict/seen.py)
+        write_json(run / "seen.json", {"columns": p.seen_columns_, "rows": [f"{v:016x}" for v in p.seen_]})
 
 
 def model_options(p) -> dict:
@@ -39,7 +43,9 @@ def model_options(p) -> dict:
 
 
 def metrics_summary(p) -> dict:
-    return {"task": p.task_.kind, "monitor": p.task_.monitor, "best": p.fusion_,
+    estimate = {"kind": p.estimate_kind_, "text": p.estimate_}
+    return {"task": p.task_.kind, "monitor": p.task_.monitor, "best": p.fusion_, "estimate": estimate,
+            **({"cv": p.cv_} if p.estimate_kind_ == "cv" else {}),
             "val": p.best_.val, "test": p.best_.test, "splits": p.split_sizes_,
             "comparison": p.comparison_.to_dict(orient="records"), "missing_modality": p.missing_,
             "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2)}
@@ -62,15 +68,29 @@ def load_state(p, run: Path) -> None:
                            dropout=p.dropout, modality_dropout=0.0, fusion_options=p.model_options_)
     p.model_.load_state_dict(weights)
     p.model_.eval()
+    if (run / "seen.json").exists():  # runs saved before it lack it: evaluate then cannot warn
+        seen = read_json(run / "seen.json")
+        p.seen_columns_ = seen["columns"]
+        p.seen_ = np.array([int(v, 16) for v in seen["rows"]], dtype=np.uint64)
+    estimate = read_json(run / "metrics.json").get("estimate", {}) if (run / "metrics.json").exists() else {}
+    p.estimate_kind_, p.estimate_ = estimate.get("kind"), estimate.get("text")
 
 
 def card_sections(p, summary: dict) -> list[tuple[str, str]]:
     monitor = summary["monitor"]
-    split = "test" if summary.get("test") else "val"
-    rows = ["| candidate | kind | " + f"{split} {monitor} |", "|---|---|---|"]
-    for row in summary["comparison"]:
-        value = row.get(f"{split}_{monitor}")
-        rows.append(f"| {row['name']} | {row['kind']} | {'' if value is None else f'{value:.4f}'} |")
+    if "cv" in summary:
+        cv = summary["cv"]["candidates"]
+        rows = [f"| candidate | kind | cross-validated {monitor} (mean ± std) |", "|---|---|---|"]
+        for row in summary["comparison"]:
+            m = cv.get(row["name"], {})
+            shown = f"{m['mean'][monitor]:.4f} ± {m['std'][monitor]:.4f}" if monitor in m.get("mean", {}) else ""
+            rows.append(f"| {row['name']} | {row['kind']} | {shown} |")
+    else:
+        split = "test" if summary.get("test") else "val"
+        rows = ["| candidate | kind | " + f"{split} {monitor} |", "|---|---|---|"]
+        for row in summary["comparison"]:
+            value = row.get(f"{split}_{monitor}")
+            rows.append(f"| {row['name']} | {row['kind']} | {'' if value is None else f'{value:.4f}'} |")
     inputs = ", ".join(f"`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)" for c in p.columns_)
     return [("Model", f"Predicts {', '.join(f'`{c}`' for c in p.labels)} ({summary['task']}) from {inputs}, "
                       f"through the **{p.fusion_}** fusion, chosen as the best fused candidate on validation."),

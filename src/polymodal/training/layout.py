@@ -9,7 +9,7 @@ saving makes every tensor contiguous again (training/checkpoint.py `save_tensors
 
 Used by the generators' trainer only. The predictor loop (training/loop.py) does not use it yet: a
 resumed fit reloads finished candidates without the conversion, and the kill -9 resume test then saw
-different test metrics (tests/predictor/test_cli_fit.py); exact resume comes first.
+different test metrics (tests/predict/test_cli_fit.py); exact resume comes first.
 """
 
 from __future__ import annotations
