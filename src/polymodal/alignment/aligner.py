@@ -20,6 +20,7 @@ from ..data.text import normalize_text
 from ..data.validate import is_missing, validate, write_skipped
 from ..encoders.materialize import choose_encoders, is_cached, materialize, parse_encoder_spec
 from ..errors import PolymodalError
+from ..runs.figures import where_from
 from ..runs.job import Job
 from ..schema import Schema, detect_schema
 from ..training.data import ArrayData
@@ -81,6 +82,7 @@ class Aligner(Job):
         self._train(splits, run, resume)
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.eval_split_ = "test" if len(parts["test"]) else "val"
+        self.estimate_ = where_from(self.eval_split_, len(parts[self.eval_split_]))
         self.metrics_ = self._score(splits)
         self._finish_fit(run)
         return self
@@ -176,7 +178,8 @@ class Aligner(Job):
         run_io.load_state(self, run)
 
     def _summary(self) -> dict:
-        return {"eval_split": self.eval_split_, "splits": self.split_sizes_, "fit_seconds": round(self.fit_seconds_, 2),
+        return {"eval_split": self.eval_split_, "estimate": self.estimate_, "splits": self.split_sizes_,
+                "fit_seconds": round(self.fit_seconds_, 2),
                 "train_seconds": round(self.train_seconds_, 2), **self.metrics_}
 
     def _write_report(self, run: Path) -> None:

@@ -29,7 +29,7 @@ def write_alignment_report(a, run: Path) -> Path:
     report.add_heading("Overview")
     report.add_text(f"Shared {a.model_.dim}-d space for {', '.join(f'`{c}`' for c in a.columns_)} "
                     f"({a.loss} loss), trained in {a.train_seconds_:.1f} s on "
-                    f"{a.split_sizes_['train']} rows. Metrics on the **{a.eval_split_}** split. {m['note']}")
+                    f"{a.split_sizes_['train']} rows. Where the figures come from: **{a.estimate_}**. {m['note']}")
     report.add_heading("Retrieval")
     report.add_table(_rows(m), caption="Learned alignment against the training-free ASIF baseline "
                      "(relative representations through the training pairs) and chance",

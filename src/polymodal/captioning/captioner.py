@@ -24,6 +24,7 @@ from ..data.splits import split_rows
 from ..data.table import Table, read_table, resolve_path
 from ..data.validate import is_missing, validate, write_skipped
 from ..errors import PolymodalError
+from ..runs.figures import where_from
 from ..runs.files import write_json
 from ..runs.job import Job
 from ..schema import Column, Schema, detect_schema
@@ -92,6 +93,7 @@ class Captioner(Job):
                                         [captions[i] for i in parts["train"]])
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.eval_split_ = "test" if len(parts["test"]) else "val"
+        self.estimate_ = where_from(self.eval_split_, len(parts[self.eval_split_]))
         rows = parts[self.eval_split_]
         part = Table(table.df.iloc[rows].reset_index(drop=True), table.base_dir, table.source)
         self.metrics_, self.examples_ = self._score(part, feats[rows])
@@ -261,6 +263,7 @@ class Captioner(Job):
     def _summary(self) -> dict:
         # "monitor" names the headline metric of each split's dict, as `polymodal runs compare` reads it
         return {"task": "caption", "monitor": "bleu_4", "best": self.decoder, "eval_split": self.eval_split_,
+                "estimate": self.estimate_,
                 "splits": self.split_sizes_, "fit_seconds": round(self.fit_seconds_, 2),
                 "train_seconds": round(self.train_seconds_, 2), "best_epoch": self.best_epoch_,
                 self.eval_split_: self.metrics_}

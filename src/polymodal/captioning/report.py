@@ -93,7 +93,7 @@ def write_caption_report(c, run: Path) -> Path:
         f"A `{c.decoder}` decoder over {c.token_shape_[0]} token(s) of `{c.encoder_.name}` features per "
         f"{c.input_role}, vocabulary of {c.tokenizer_.vocab_size} ids learned from {c.split_sizes_['train']} "
         f"training captions; trained in {c.train_seconds_:.1f} s (best epoch {c.best_epoch_ + 1} of "
-        f"{len(c.history_)}). Metrics on the **{c.eval_split_}** split ({m['items']} distinct inputs), "
+        f"{len(c.history_)}). Where the figures come from: **{c.estimate_}** ({m['items']} distinct inputs), "
         f"beam size {m['beam_size']}, length penalty alpha {c.length_penalty}.")
     report.add_heading("Metrics")
     rows = comparison_rows(m, f"{c.decoder} (beam {m['beam_size']})")

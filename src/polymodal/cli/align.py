@@ -30,6 +30,7 @@ def cmd_align(args: argparse.Namespace) -> int:
                 t.add_row(direction, method, *(f"{m[f'recall@{k}']:.3f}" for k in (1, 5, 10)),
                           f"{m['chance_recall@1']:.4f}")
         console.print(t)
+    console.print(f"figures: {aligner.estimate_}")
     console.print(f"aligned run written to {out} (report: {out}/report.html)")
     return 0
 

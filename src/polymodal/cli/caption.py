@@ -41,7 +41,7 @@ def report_fit(captioner, out) -> None:
     from ..report.console import print_comparison
 
     rows = comparison_rows(captioner.metrics_, f"{captioner.decoder} (beam {captioner.metrics_['beam_size']})")
-    print_comparison(console, pd.DataFrame(rows), "", title=f"Captions on the {captioner.eval_split_} split")
+    print_comparison(console, pd.DataFrame(rows), "", title=f"Captions ({captioner.estimate_})")
     console.print(f"run written to {out} (report: {out}/report.html)")
 
 

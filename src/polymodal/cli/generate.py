@@ -28,7 +28,7 @@ def add_fit_flags(p: argparse.ArgumentParser) -> None:
 def report_fit(g, out) -> None:
     shown = {k: v for k, v in g.metrics_.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if shown:
-        print_metrics(shown, f"{g.model} {g.task} on held-out prompts")
+        print_metrics(shown, f"{g.model} {g.task}: {g.metrics_.get('estimate', 'held-out prompts')}")
     console.print(f"generator written to {out} (report: {out}/report.html)")
 
 

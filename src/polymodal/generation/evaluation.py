@@ -27,6 +27,7 @@ import torch
 
 from ..data.text import normalize_text
 from ..metrics.generation import frechet_with_floor, mean_pairwise_distance, r_precision
+from ..runs.figures import where_from
 from .readers import READER_STEPS, TRUST, AttributeReader, default_attributes, real_paths, scratch_folder, write_samples
 
 DIVERSITY_PROMPTS = 16
@@ -47,7 +48,9 @@ def evaluate_generator(g, data, *, attributes: list[str] | None = None, aligner=
     split = "test" if len(parts["test"]) else "val" if len(parts["val"]) else "train"
     rows = parts[split][:max_rows]
     prompts = [normalize_text(str(t)) for t in table.df[g.prompt].iloc[rows]]
-    metrics: dict = {"eval_split": split, "eval_rows": len(rows), "notes": []}
+    # the generator trains on its train rows only; its validation rows choose nothing (no early stopping)
+    metrics: dict = {"eval_split": split, "eval_rows": len(rows), "notes": [],
+                     "estimate": where_from(split, len(rows), chose="")}
     metrics.update(diversity(g, table, rows, prompts))
     samples = torch.cat([g.generate(prompts[i:i + 128], n=1, seed=seed + i) for i in range(0, len(prompts), 128)])
     cache = _cache_dir(g)

@@ -67,7 +67,9 @@ def write_generator_report(g, run: Path) -> Path:
         report.add_heading("Objective evaluation")
         for note in g.metrics_.get("notes", []):
             report.add_text(note)
-        report.add_metrics({k: v for k, v in g.metrics_.items() if k != "notes"}, caption="held-out prompts")
+        where = g.metrics_.get("estimate", "held-out prompts")
+        report.add_text(f"Where the figures come from: **{where}** (one sample per prompt).")
+        report.add_metrics({k: v for k, v in g.metrics_.items() if k not in ("notes", "estimate")}, caption=where)
     if g.history_:
         report.add_heading("Training")
         report.add_image(plot_losses(g.history_, run / "plots" / "losses.png"), "losses per epoch")

@@ -37,16 +37,6 @@ def check_estimate(estimate: str, folds: int) -> None:
         raise PolymodalError(f"folds must be a whole number of at least 2, got {folds!r}")
 
 
-def sentence(kind: str, rows: int, *, folds: int = 0, monitor: str = "") -> str:
-    """What the figure means, in one sentence (the report, the card, metrics.json, the CLI)."""
-    if kind == "test":
-        return f"test: {rows} rows never used for training or selection"
-    if kind == "cv":
-        return (f"{folds}-fold cross-validated over {rows} rows: each fold's {monitor} comes from rows that fold "
-                "never used for training or selection; mean ± std over folds")
-    return f"validation: {rows} rows used for early stopping and selection, so optimistic"
-
-
 def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
     """Run `p`'s whole selection on each fold's other rows and score the chosen model on the fold."""
     import pandas as pd

@@ -23,6 +23,7 @@ from ..encoders.materialize import choose_encoders, materialize, parse_encoder_s
 from ..errors import PolymodalError
 from ..fusion.base import fusion_names
 from ..fusion.options import check_options, options_for
+from ..runs.figures import where_from
 from ..runs.job import Job
 from ..schema import Schema, detect_schema
 from ..tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
@@ -30,7 +31,7 @@ from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
 from . import run_io
-from .estimate import check_estimate, cross_validate, sentence
+from .estimate import check_estimate, cross_validate
 from .fitting import Candidate, build_model, fit_candidate
 from .model import MultimodalModel
 from .seen import fingerprint_columns, fingerprints, seen_mask
@@ -134,7 +135,8 @@ class Predictor(Job):
         self.seen_columns_ = fingerprint_columns(self.schema_, self.columns_)
         used = np.concatenate([parts["train"], parts["val"]])
         self.seen_ = np.unique(fingerprints(table.df.iloc[used], self.seen_columns_))
-        self.estimate_ = sentence(kind, rows, folds=self.folds, monitor=self.task_.monitor)
+        self.estimate_ = where_from(kind, rows, chose="early stopping and selection", folds=self.folds,
+                                    metric=self.task_.monitor)
         self.candidates_ = self._train_all(splits, run, resume)
         self.history_ = {c.name: c.history for c in self.candidates_}
         self._choose_best()
