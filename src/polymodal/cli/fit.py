@@ -46,6 +46,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "label_weight": ("label_weights", label_weights), "hidden": "hidden",
                    "modality_dropout": "modality_dropout", "patience": "patience",
                    "no_baselines": ("baselines", lambda given: not given), "require_all": "require_all",
+                   "estimate": "estimate", "folds": "folds",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -118,6 +119,10 @@ def add_parser(sub) -> None:
     default(p.add_argument("--seed", type=int, help="random seed"), predictor="seed", captioner="seed",
             generator="seed")
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
+    default(p.add_argument("--estimate", choices=("auto", "holdout", "cv"), help="where the reported figures come "
+                           "from: auto = the split column, else 70/15/15 from 1,000 rows, else cross-validation"),
+            predictor="estimate")
+    default(p.add_argument("--folds", type=int, help="folds of the cross-validated estimate"), predictor="folds")
     p.add_argument("--require-all", action="store_true", default=None, help="treat an empty cell as an error")
     add_run_flags(p)
     caption.add_fit_flags(p)
