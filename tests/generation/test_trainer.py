@@ -27,7 +27,7 @@ def test_resume_after_an_interrupt_matches_an_uninterrupted_run(name, tmp_path):
     whole = model()
     straight = train_generative(whole, data(), epochs=4, batch_size=8, lr=1e-3, progress=False)
 
-    def stop_at_epoch_2(epoch):
+    def stop_at_epoch_2(epoch, row):
         if epoch == 2:
             raise Stop
 
