@@ -92,7 +92,10 @@ def test_each_decoder_trains_on_a_tiny_table(tiny_table, decoder):
     c = pm.Captioner(decoder=decoder, input="photo", hidden=32, epochs=4, batch_size=4, lr=5e-3, progress=False)
     c.fit(tiny_table)
     assert c.history_[-1]["train_loss"] < c.history_[0]["train_loss"]
-    assert c.eval_split_ == "val" and len(c.caption([tiny_table.parent / "img" / "0.png"])) == 1
+    # no split column: 70/15/15, and the figures come from the 2 test rows
+    assert c.split_sizes_ == {"train": 8, "val": 2, "test": 2} and c.eval_split_ == "test"
+    assert c.estimate_ == "test: 2 rows never used for training or early stopping"
+    assert len(c.caption([tiny_table.parent / "img" / "0.png"])) == 1
 
 
 @pytest.mark.slow

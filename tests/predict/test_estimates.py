@@ -14,6 +14,7 @@ import torch
 
 import polymodal as pm
 import polymodal.predict.fitting as fitting
+from polymodal.data.table import read_table
 from polymodal.errors import PolymodalError
 from polymodal.predict.seen import seen_mask
 
@@ -48,9 +49,10 @@ def test_without_a_split_column_test_rows_reach_no_training_and_no_selection(tmp
     assert all(c.val and c.test and c.val != c.test for c in fused)
     assert p.best_ is max(fused, key=lambda c: c.val[p.task_.monitor])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["estimate"] == {"kind": "test", "text": "test: 45 rows never used for training or selection"}
+    text = "test: 45 rows never used for training or selection (early stopping, choosing the fusion)"
+    assert metrics["estimate"] == {"kind": "test", "text": text}
+    assert text in (tmp_path / "run" / "report.html").read_text()
     html = (tmp_path / "run" / "report.html").read_text()
-    assert "test: 45 rows never used for training or selection" in html
     assert "which no candidate saw" not in html  # the old claim, made of validation rows too
 
 
@@ -81,7 +83,7 @@ def test_a_split_column_without_test_rows_is_reported_as_optimistic(tmp_path):
     df = numbers(80).assign(split=["train"] * 60 + ["val"] * 20)
     p = pm.Predictor("y", **FAST).fit(df, out=tmp_path / "run")
     assert p.estimate_kind_ == "val"
-    text = "validation: 20 rows used for early stopping and selection, so optimistic"
+    text = "validation: 20 rows used for selection (early stopping, choosing the fusion), so optimistic"
     assert p.estimate_ == text and text in (tmp_path / "run" / "report.html").read_text()
 
 
@@ -105,7 +107,7 @@ def test_evaluate_warns_about_rows_the_fit_used_and_can_leave_them_out(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # rows never seen: no warning
         back.evaluate(numbers(50, seed=1))
-    used = seen_mask(df, back.seen_columns_, back.seen_)
+    used = seen_mask(read_table(df), back.schema_, back.seen_columns_, back.seen_)
     assert used.sum() == 255
     with pytest.raises(PolymodalError, match="every row was used to fit this model"):
         back.evaluate(df[used], exclude_seen=True)

@@ -19,8 +19,9 @@ def test_tuning_rows_validate_and_the_table_trains(tiny_table, tmp_path_factory)
     p = pm.Predictor("color", encoders=ENCODERS, pretrained=False, overrides={"id": "id"}, epochs=2, hidden=8,
                      baselines=False, progress=False)
     p.fit(tiny_table, tuning_data=val / "val.csv")
-    assert p.split_sizes_ == {"train": 12, "val": 6, "test": 0}
-    assert p.best_.val["accuracy"] >= 0  # scored on the 6 tuning rows
+    assert p.split_sizes_ == {"train": 10, "val": 6, "test": 2}  # the table's own 15% stays held out
+    assert p.best_.val["accuracy"] >= 0 and p.estimate_ == ("test: 2 rows never used for training or selection "
+                                                              "(early stopping, choosing the fusion)")
     assert "_polymodal_split" not in {c.name for c in p.schema_.columns}  # the saved schema is the table's
 
 

@@ -92,51 +92,16 @@ class Predictor(Job):
         """Fit on `data` (a path or a DataFrame). `out`: the run directory to write (resumable with
         `resume`; a finished run there is replaced only with `overwrite`). `tuning_data`: a separate table
         for validation (early stopping and choosing the fusion); `data` then supplies the training rows."""
-        # before any time is spent on the table
-        check_settings(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, hidden=self.hidden,
-                       lr=self.lr, weight_decay=self.weight_decay, dropout=self.dropout,
-                       modality_dropout=self.modality_dropout)
-        check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
-        weights = self._label_weights()
-        check_estimate(self.estimate, self.folds)
-        if self.estimate == "cv" and tuning_data is not None:
-            raise PolymodalError("estimate='cv' cross-validates over the table's own rows; it takes no tuning_data")
+        weights = self._check_before_work(tuning_data)
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
-        table = read_table(data)
-        self.schema_ = split_schema = detect_schema(table, label=self.labels, overrides=self.overrides or {})
-        if tuning_data is not None:
-            table, split_schema = with_tuning_rows(table, read_table(tuning_data), self.schema_, seed=self.seed)
-        report = validate(table, split_schema, on_error=self.on_error, require_all=self.require_all)
-        if run is not None:
-            write_skipped(report, run / "skipped.csv")
-        table, self.skipped_ = report.table, report.skipped
-        self.columns_ = list(self.schema_.modalities)
-        if not self.columns_:
-            raise PolymodalError(f"{table.source}: no input columns besides the label(s); roles: "
-                                 + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
+        table, split_schema = self._read(data, tuning_data, run)
         parts, kind = self._split(table, split_schema)
         self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
                                weights=weights)
-        torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
-        self.encoders_ = choose_encoders(self.schema_, self.columns_, parse_encoder_spec(self.encoders),
-                                         pretrained=self.pretrained, mode=self.encoder_mode)
-        for column, encoder in self.encoders_.items():
-            encoder.prepare(table.df[column].iloc[parts["train"]].dropna().tolist())
-        data_all = materialize(table, self.schema_, self.encoders_, progress=self.progress)
-        data_all.targets = encode_targets(self.task_, table.df)
+        data_all = self._features(table, parts["train"])
         splits = {k: data_all.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
-        strat = self._stratify_on()
-        if kind == "cv":
-            labels = table.df[strat].astype(str).to_numpy() if strat else None
-            self.cv_ = cross_validate(self, data_all, labels, np.arange(len(table)))
-        rows = {"cv": len(table), "test": len(parts["test"]), "val": len(parts["val"])}[kind]
-        self.estimate_kind_ = kind
-        self.seen_columns_ = fingerprint_columns(self.schema_, self.columns_)
-        used = np.concatenate([parts["train"], parts["val"]])
-        self.seen_ = np.unique(fingerprints(table.df.iloc[used], self.seen_columns_))
-        self.estimate_ = where_from(kind, rows, chose="early stopping and selection", folds=self.folds,
-                                    metric=self.task_.monitor)
+        self._estimate(kind, table, parts, data_all)
         self.candidates_ = self._train_all(splits, run, resume)
         self.history_ = {c.name: c.history for c in self.candidates_}
         self._choose_best()
@@ -144,6 +109,58 @@ class Predictor(Job):
         self._ensemble_row(splits)
         self._finish_fit(run)
         return self
+
+    def _check_before_work(self, tuning_data) -> list[float] | None:
+        """Every setting, before any time is spent on the table; returns the label weights."""
+        check_settings(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, hidden=self.hidden,
+                       lr=self.lr, weight_decay=self.weight_decay, dropout=self.dropout,
+                       modality_dropout=self.modality_dropout)
+        check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
+        check_estimate(self.estimate, self.folds)
+        if self.estimate == "cv" and tuning_data is not None:
+            raise PolymodalError("estimate='cv' cross-validates over the table's own rows; it takes no tuning_data")
+        return self._label_weights()
+
+    def _read(self, data, tuning_data, run: Path | None) -> tuple[Table, Schema]:
+        """The validated table (with the tuning table's rows, when given) and the schema that splits it."""
+        table = read_table(data)
+        self.schema_ = split_schema = detect_schema(table, label=self.labels, overrides=self.overrides or {})
+        if tuning_data is not None:
+            table, split_schema = with_tuning_rows(table, read_table(tuning_data), self.schema_, seed=self.seed)
+        report = validate(table, split_schema, on_error=self.on_error, require_all=self.require_all)
+        if run is not None:
+            write_skipped(report, run / "skipped.csv")
+        self.skipped_ = report.skipped
+        self.columns_ = list(self.schema_.modalities)
+        if not self.columns_:
+            raise PolymodalError(f"{table.source}: no input columns besides the label(s); roles: "
+                                 + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
+        return report.table, split_schema
+
+    def _features(self, table: Table, train_rows: np.ndarray) -> ArrayData:
+        """Every row's encoder inputs (cached features for frozen encoders) and the task's targets."""
+        torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
+        self.encoders_ = choose_encoders(self.schema_, self.columns_, parse_encoder_spec(self.encoders),
+                                         pretrained=self.pretrained, mode=self.encoder_mode)
+        for column, encoder in self.encoders_.items():
+            encoder.prepare(table.df[column].iloc[train_rows].dropna().tolist())
+        data_all = materialize(table, self.schema_, self.encoders_, progress=self.progress)
+        data_all.targets = encode_targets(self.task_, table.df)
+        return data_all
+
+    def _estimate(self, kind: str, table: Table, parts: dict[str, np.ndarray], data_all: ArrayData) -> None:
+        """Cross-validate when `kind` says so; record where the figures come from and which rows were seen."""
+        strat = self._stratify_on()
+        if kind == "cv":
+            labels = table.df[strat].astype(str).to_numpy() if strat else None
+            self.cv_ = cross_validate(self, data_all, labels, np.arange(len(table)))
+        rows = {"cv": len(table), "test": len(parts["test"]), "val": len(parts["val"])}[kind]
+        self.estimate_kind_ = kind
+        self.estimate_ = where_from(kind, rows, chose="selection (early stopping, choosing the fusion)",
+                                    folds=self.folds, metric=self.task_.monitor)
+        self.seen_columns_ = fingerprint_columns(self.schema_, self.columns_)
+        used = np.concatenate([parts["train"], parts["val"]])
+        self.seen_ = np.unique(fingerprints(table, self.schema_, self.seen_columns_)[used])
 
     def _stratify_on(self) -> str | None:
         return self.labels[0] if len(self.labels) == 1 else None
@@ -336,7 +353,7 @@ class Predictor(Job):
         self._check_fitted()
         if getattr(self, "seen_", None) is None or not len(table):
             return table
-        seen = seen_mask(table.df, self.seen_columns_, self.seen_)
+        seen = seen_mask(table, self.schema_, self.seen_columns_, self.seen_)
         if not seen.any():
             return table
         if not exclude:

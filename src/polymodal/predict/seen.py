@@ -2,8 +2,8 @@
 with (train and validation rows), so that `evaluate` can say when it is given some of them back.
 
 A row's fingerprint hashes its id column(s) when the table has any (pandas' fixed-key row hash, the same
-in every process), else its input and label cells as text. Relative paths count as written: the same
-table gives the same prints wherever it is evaluated from.
+in every process), else its input and label cells as text, file paths resolved against the table's
+folder: the same file is the same cell whether a table names it relatively or not.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.splits import FILE_ROLES
+from ..data.table import Table, resolve_path
 from ..schema import Schema
 
 
@@ -19,11 +21,20 @@ def fingerprint_columns(schema: Schema, model_columns: list[str]) -> list[str]:
     return ids if ids else [*model_columns, *schema.labels]
 
 
-def fingerprints(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One uint64 per row of `df` over `columns` (a column the table lacks counts as empty)."""
-    cells = pd.DataFrame({c: df[c].astype(str) if c in df.columns else "" for c in columns}, index=df.index)
-    return pd.util.hash_pandas_object(cells, index=False).to_numpy(dtype=np.uint64)
+def fingerprints(table: Table, schema: Schema, columns: list[str]) -> np.ndarray:
+    """One uint64 per row of `table` over `columns` (a column the table lacks counts as empty)."""
+    files = set(schema.names(*FILE_ROLES))
+    cells = {}
+    for c in columns:
+        if c not in table.df.columns:
+            cells[c] = [""] * len(table)
+        elif c in files:
+            cells[c] = [str(resolve_path(v.strip(), table.base_dir)) if isinstance(v, str) and v.strip() else ""
+                        for v in table.df[c]]
+        else:
+            cells[c] = table.df[c].astype(str).tolist()
+    return pd.util.hash_pandas_object(pd.DataFrame(cells), index=False).to_numpy(dtype=np.uint64)
 
 
-def seen_mask(df: pd.DataFrame, columns: list[str], seen: np.ndarray) -> np.ndarray:
-    return np.isin(fingerprints(df, columns), seen)
+def seen_mask(table: Table, schema: Schema, columns: list[str], seen: np.ndarray) -> np.ndarray:
+    return np.isin(fingerprints(table, schema, columns), seen)
