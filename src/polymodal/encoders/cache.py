@@ -377,6 +377,7 @@ class FeatureCache:
                 bar.update(len(chunk))
         finally:
             bar.close()
+            fast.close()  # the sessions' memory goes back; the next extraction opens them again
             self.last.backend = fast.backend
             if pending:  # interrupted or not, finished batches are kept
                 store.write(pending, np.stack([fresh[k] for k in pending]), dtype)

