@@ -51,13 +51,14 @@ def outputs(job, table):
     return job.generate(PROMPTS, n=2, seed=1)
 
 
-def same(a, b) -> None:
+def same(a, b, atol: float = 0.0) -> None:
+    """Equal outputs: bit for bit with `atol=0`, else within `atol` (numbers; text stays exact)."""
     if isinstance(a, pd.DataFrame):
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        pd.testing.assert_frame_equal(a, b, check_exact=atol == 0, atol=atol, rtol=0)
     elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b)
+        assert torch.equal(a, b) if atol == 0 else torch.allclose(a, b, atol=atol, rtol=0)
     elif isinstance(a, np.ndarray):
-        assert np.array_equal(a, b)
+        assert np.array_equal(a, b) if atol == 0 else np.allclose(a, b, atol=atol, rtol=0)
     else:
         assert a == b
 
@@ -126,7 +127,10 @@ def test_resume_after_an_interrupt_ends_where_an_uninterrupted_fit_ends(kind, ti
     with pytest.raises(PolymodalError, match="not a run directory"):
         pm.load(tmp_path / "cut")
     resumed = TINY[kind]().fit(tiny_shapes, out=tmp_path / "cut", resume=True)
-    same(outputs(whole, tiny_shapes), outputs(resumed, tiny_shapes))
+    # Bit for bit on this machine. The tolerance (float32 rounding over a few epochs) is for the one thing a
+    # resume changes that save/load does not: training continues in a new process state (thread pools,
+    # allocator), where a reduction may be split differently. Text outputs stay exact.
+    same(outputs(whole, tiny_shapes), outputs(resumed, tiny_shapes), atol=1e-5)
 
 
 def test_missing_and_damaged_files_are_named_errors(fitted, tmp_path):
