@@ -10,8 +10,9 @@ from polymodal.demo import run_demo
 
 @pytest.mark.slow
 def test_demo_writes_one_report_with_every_section(tmp_path):
+    # tiny data and short attribute readers: the sections and their wiring, not the demo's figures
     result = run_demo(tmp_path / "demo", Console(quiet=True), size=120, epochs=2, fusion="concat,gated",
-                      shapes_size=80)
+                      shapes_size=80, reader_steps={"image": 100, "audio": 60})
     html = (tmp_path / "demo" / "report.html").read_text()
     for heading in ("Fused classifier", "Alignment: search handwritten digits by voice", "Captioning",
                     "Generation: a picture and a sound from a sentence"):

@@ -28,8 +28,9 @@ DEMO_IGNORE = ("word", "voice", "speed", "pitch")
 
 
 def run_demo(out: Path, console: Console | None = None, *, size: int | None = None, epochs: int = 40,
-             fusion: str = "all", shapes_size: int | None = None) -> dict:
-    """Build the data (cached), fit and compare every fusion, align, caption; write `out/report.html`."""
+             fusion: str = "all", shapes_size: int | None = None, reader_steps: dict[str, int] | None = None) -> dict:
+    """Build the data (cached), fit and compare every fusion, align, caption; write `out/report.html`.
+    `reader_steps`: training batches of the attribute readers per role (default: shapes.READER_STEPS)."""
     from ..predict.predictor import Predictor
 
     console = console or Console()
@@ -50,7 +51,8 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     from .report import write_demo_report
     from .shapes import run_shapes
 
-    shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12), generator_epochs=min(2 * epochs, 60))
+    shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12), generator_epochs=min(2 * epochs, 60),
+                        reader_steps=reader_steps)
     report_path = write_demo_report(out, predictor, run_dir, aligner, Path(table_path), shapes)
     result = {"data": str(table_path), "run": str(run_dir), "best": predictor.fusion_,
               "test": {k: v for k, v in predictor.best_.test.items() if isinstance(v, float)},

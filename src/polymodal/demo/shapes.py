@@ -35,7 +35,7 @@ class ShapesResults:
 
 
 def run_shapes(out: Path, console: Console, *, size: int | None = None, epochs: int = 12,
-               generator_epochs: int = 30) -> ShapesResults:
+               generator_epochs: int = 30, reader_steps: dict[str, int] | None = None) -> ShapesResults:
     """Build `shapes` (cached), fit the demo's captioner into `out/caption` and its generators into
     `out/generate-image` and `out/generate-audio`."""
     from ..captioning.captioner import Captioner
@@ -56,11 +56,13 @@ def run_shapes(out: Path, console: Console, *, size: int | None = None, epochs: 
                   f"({results.seconds['caption']:.0f} s)")
     for role in ("image", "audio"):
         # A 64x64 spectrogram is four times a 32 px image: the sound model gets half the epochs.
-        _generate(results, out, console, role, generator_epochs if role == "image" else max(1, generator_epochs // 2))
+        _generate(results, out, console, role, generator_epochs if role == "image" else max(1, generator_epochs // 2),
+                  (reader_steps or READER_STEPS)[role])
     return results
 
 
-def _generate(results: ShapesResults, out: Path, console: Console, role: str, epochs: int) -> None:
+def _generate(results: ShapesResults, out: Path, console: Console, role: str, epochs: int, reader_steps: int
+              ) -> None:
     """A conditional VAE from the caption to the scene's `role`: it trains in a fraction of a GAN's time
     and does not collapse, which suits a demo's few epochs."""
     from ..generation.generator import Generator
@@ -74,7 +76,7 @@ def _generate(results: ShapesResults, out: Path, console: Console, role: str, ep
         # (features=True, used in BENCHMARKS.md on openmoji) would double the demo's time. Judging the
         # first 150 held-out prompts, with a shorter sound reader (READER_STEPS; every reader must still
         # read 90% of held-out real files right to be trusted): the cold demo stays within 10 minutes.
-        g.metrics_ = g.evaluate(results.table, features=False, max_rows=EVAL_ROWS, reader_steps=READER_STEPS[role])
+        g.metrics_ = g.evaluate(results.table, features=False, max_rows=EVAL_ROWS, reader_steps=reader_steps)
         g.save(out / f"generate-{role}")
     results.generators[role] = g
     results.seconds[f"generate-{role}"] = time.time() - started
