@@ -23,6 +23,7 @@ AUDIO_EXT = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"}
 VIDEO_EXT = {".gif", ".npy"}
 ROLES = ("image", "audio", "video", "text", "numeric", "categorical", "label", "split", "id", "ignore")
 MODALITY_ROLES = ("image", "audio", "video", "text", "numeric", "categorical")
+FILE_ROLES = ("image", "audio", "video")  # cells that hold file paths
 SPLIT_VALUES = {"train", "val", "valid", "validation", "dev", "test"}
 PATH_SHARE = 0.8  # share of non-empty cells with a media extension for a column to count as paths
 

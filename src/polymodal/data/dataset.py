@@ -11,15 +11,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import PolymodalError
-from ..schema import Schema
+from ..schema import FILE_ROLES, Schema
 from .audio import AudioLoader
 from .image import ImageLoader
 from .table import Table, resolve_path
 from .text import TextLoader
 from .validate import is_missing
 from .video import VideoLoader
-
-FILE_ROLES = ("image", "audio", "video")
 
 
 class NumberLoader:

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PolymodalError, TableError
-from ..schema import Column, Schema
+from ..schema import FILE_ROLES, Column, Schema
 from .table import Table, resolve_path
 
-FILE_ROLES = ("image", "audio", "video")
 VAL_NAMES = ("val", "valid", "validation", "dev")
 TUNING_SPLIT = "_polymodal_split"  # the split column of a table joined with its validation table
 FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}  # a table without a split column
@@ -56,15 +55,14 @@ def cut(idx: np.ndarray, fraction: float, strat: np.ndarray | None, seed: int) -
         return tuple(train_test_split(idx, test_size=fraction, random_state=seed))
 
 
-def fold_rows(df: pd.DataFrame, label: str | None, *, folds: int, seed: int = 0) -> list[np.ndarray]:
-    """The held-out positions of each of `folds` folds: seeded, stratified on the label where each class
-    has a row for every fold, plain k-fold otherwise."""
+def fold_rows(n: int, strat: np.ndarray | None, *, folds: int, seed: int = 0) -> list[np.ndarray]:
+    """The held-out positions of each of `folds` folds over `n` rows: seeded, stratified on `strat` (the
+    label's values) where each class has a row for every fold, plain k-fold otherwise."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    if len(df) < folds:
-        raise PolymodalError(f"{folds}-fold cross-validation needs at least {folds} rows; the table has {len(df)}")
-    idx = np.arange(len(df))
-    strat = df[label].astype(str).to_numpy() if label is not None else None
+    if n < folds:
+        raise PolymodalError(f"{folds}-fold cross-validation needs at least {folds} rows; the table has {n}")
+    idx = np.arange(n)
     if strat is not None and pd.Series(strat).value_counts().min() >= folds:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(idx, strat)
     else:

@@ -15,11 +15,9 @@ from ..data.table import Table, resolve_path
 from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..registry import parse_value
-from ..schema import Schema
+from ..schema import FILE_ROLES, Schema
 from ..training.data import ArrayData
 from .base import Encoder, build_encoder, default_encoder
-
-FILE_ROLES = ("image", "audio", "video")
 
 
 def parse_encoder_spec(spec: str | dict[str, str] | None) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Generated samples as files: a PNG grid of images, a WAV of clips one after another, or an
 animated GIF of a grid of clips. `encode(role, samples)` gives the bytes and their media type;
-`write_atomic` puts bytes on disk through a temp file and a rename."""
+Bytes reach disk through runs/files.py's `atomic_write`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import torch
 from PIL import Image
 
 from ..errors import PolymodalError
-from ..runs.files import atomic_write
 
 SUFFIX = {"image": ".png", "audio": ".wav", "video": ".gif"}
 MEDIA_TYPE = {"image": "image/png", "audio": "audio/wav", "video": "image/gif"}
@@ -90,8 +89,3 @@ def check_suffix(role: str, path: str | Path) -> Path:
         raise PolymodalError(f"{path}: a generator of {role} writes {SUFFIX[role]} files; "
                              f"name the output something{SUFFIX[role]}")
     return path
-
-
-def write_atomic(data: bytes, path: str | Path) -> Path:
-    """Write `data` to `path` atomically (runs/files.py)."""
-    return atomic_write(path, data)

@@ -26,6 +26,7 @@ from ..data.text import normalize_text
 from ..data.validate import validate, write_skipped
 from ..encoders.materialize import cell_values
 from ..errors import PolymodalError, TableError
+from ..runs.files import atomic_write
 from ..runs.job import Job
 from ..schema import Column, Schema
 from ..training.settings import check_settings
@@ -195,7 +196,7 @@ class Generator(Job):
         data = self._preview_bytes(samples)
         self.previews_.append(data)
         if out is not None:
-            files.write_atomic(data, Path(out) / "samples" / f"epoch-{epoch:04d}{self._preview_suffix()}")
+            atomic_write(Path(out) / "samples" / f"epoch-{epoch:04d}{self._preview_suffix()}", data)
 
     def _preview_suffix(self) -> str:
         return ".gif" if self.output_role == "video" else ".png"
@@ -237,7 +238,7 @@ class Generator(Job):
 
     def write(self, samples: torch.Tensor, path: str | Path, *, columns: int | None = None) -> Path:
         path = files.check_suffix(self.output_role, path)
-        return files.write_atomic(self.to_bytes(samples, columns=columns)[0], path)
+        return atomic_write(path, self.to_bytes(samples, columns=columns)[0])
 
     # ------------------------------------------------------------ evaluate
     def evaluate(self, data, *, drop: list[str] | None = None, **options) -> dict:

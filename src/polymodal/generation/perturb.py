@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.audio import fix_length, read_audio
+from ..runs.files import atomic_write
 from . import files
 
 BRIGHTNESS = 0.1  # shift, in units of the full range
@@ -71,5 +72,5 @@ def write_perturbed(g, paths: list[Path], folder: Path, *, copies: int = 1, seed
         for i, x in enumerate(samples):
             y = torch.from_numpy(perturb_wave(x.numpy(), rng)) if g.output_role == "audio" else perturb_pixels(x, rng)
             data, _ = files.encode(g.output_role, y.unsqueeze(0), sample_rate=g.sample_rate or 16000, columns=1)
-            out.append(files.write_atomic(data, folder / f"{k}-{i:05d}{suffix}"))
+            out.append(atomic_write(folder / f"{k}-{i:05d}{suffix}", data))
     return out

@@ -30,6 +30,7 @@ import torch
 from ..data.table import Table
 from ..encoders.materialize import cell_values
 from ..errors import PolymodalError
+from ..runs.files import atomic_write
 from . import files
 
 TRUST = 0.9
@@ -163,7 +164,7 @@ def write_samples(g, samples: torch.Tensor, folder: Path) -> list[Path]:
     out = []
     for i in range(len(samples)):
         path = folder / f"{i:05d}{files.SUFFIX[g.output_role]}"
-        files.write_atomic(g.to_bytes(samples[i:i + 1], columns=1)[0], path)
+        atomic_write(path, g.to_bytes(samples[i:i + 1], columns=1)[0])
         out.append(path)
     return out
 

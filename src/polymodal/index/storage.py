@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -26,10 +25,6 @@ FORMAT_VERSION = 1
 INDEX_FILE, ROWS_FILE, JSON_FILE = "index.faiss", "rows.parquet", "index.json"
 INDEX_TYPES = {"flat": faiss.IndexFlat, "hnsw": faiss.IndexHNSWFlat, "ivf": faiss.IndexIVFFlat}
 REQUIRED_KEYS = ("dim", "kind", "metric", "params", "count", "meta", "files")
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    atomic_write(path, write, durable=True)
 
 
 def _write_rows(rows: pd.DataFrame, path: Path) -> None:
@@ -59,7 +54,7 @@ def write_folder(folder: Path, index: faiss.Index | None, rows: pd.DataFrame, he
         for name, path in staged.items():
             os.replace(path, folder / name)
         text = json.dumps({"format_version": FORMAT_VERSION, **header, "files": sizes}, indent=2)
-        _write_atomic(folder / JSON_FILE, lambda p: p.write_text(text))
+        atomic_write(folder / JSON_FILE, text, durable=True)
     finally:
         for path in staged.values():
             path.unlink(missing_ok=True)

@@ -39,10 +39,7 @@ def check_estimate(estimate: str, folds: int) -> None:
 
 def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
     """Run `p`'s whole selection on each fold's other rows and score the chosen model on the fold."""
-    import pandas as pd
-
-    frame = pd.DataFrame({"y": labels}) if labels is not None else pd.DataFrame(index=range(len(rows)))
-    held_out = fold_rows(frame, "y" if labels is not None else None, folds=p.folds, seed=p.seed)
+    held_out = fold_rows(len(rows), labels, folds=p.folds, seed=p.seed)
     chosen, scores, by_candidate = [], [], {}
     for i, held in enumerate(held_out):
         rest = np.setdiff1d(np.arange(len(rows)), held)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.splits import FILE_ROLES
 from ..data.table import Table, resolve_path
-from ..schema import Schema
+from ..schema import FILE_ROLES, Schema
 
 
 def fingerprint_columns(schema: Schema, model_columns: list[str]) -> list[str]:

@@ -13,9 +13,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from ..encoders.materialize import FILE_ROLES
 from ..encoders.online import ColumnEncoder, load_cell
 from ..export.runtime import head_runner
+from ..schema import FILE_ROLES
 from .batcher import Batcher
 from .errors import bad_input
 from .schemas import Field_, Prediction

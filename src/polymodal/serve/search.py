@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..encoders.materialize import FILE_ROLES
 from ..encoders.online import ColumnEncoder, load_cell
 from ..errors import PolymodalError
 from ..index import VectorIndex
+from ..schema import FILE_ROLES
 from .errors import bad_input, not_found
 from .schemas import Hit
 
