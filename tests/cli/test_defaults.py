@@ -58,13 +58,14 @@ def test_flags_given_reach_the_job(captured):
 def test_caption_and_generation_flags_reach_their_jobs(captured):
     for argv in (["--task", "caption", "--input", "sound", "--model", "transformer", "--hidden", "16"],
                  ["--task", "text-to-image", "--model", "cgan", "--prompt", "p", "--image-size", "16",
-                  "--text-encoder", "gru", "--no-evaluate"]):
+                  "--text-encoder", "gru", "--no-evaluate", "--n-mels", "32", "--audio-frames", "16"]):
         with pytest.raises(Captured):
             main(["fit", "t.csv", *argv, "--out", "r"])
     (_, caption, _, _), (_, generator, _, _) = captured
     assert (caption["input"], caption["decoder"], caption["hidden"]) == ("sound", "transformer", 16)
     assert (generator["model"], generator["prompt"], generator["image_size"]) == ("cgan", "p", 16)
     assert generator["text_encoder"] == "gru" and generator["evaluate_after_fit"] is False
+    assert (generator["n_mels"], generator["audio_frames"]) == (32, 16)
 
 
 def test_a_flag_the_task_does_not_take_is_an_error(captured, capsys):

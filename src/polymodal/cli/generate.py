@@ -11,7 +11,8 @@ from .jobs import show_default as default
 
 TASKS = ("text-to-image", "text-to-audio", "text-to-video")
 FIT_FLAGS = {"model": "model", "prompt": "prompt", "target": "target", "text_encoder": "text_encoder",
-             "image_size": "image_size", "no_evaluate": ("evaluate_after_fit", lambda given: not given), **TRAINING}
+             "image_size": "image_size", "n_mels": "n_mels", "audio_frames": "audio_frames",
+             "no_evaluate": ("evaluate_after_fit", lambda given: not given), **TRAINING}
 
 
 def add_fit_flags(p: argparse.ArgumentParser) -> None:
@@ -21,6 +22,10 @@ def add_fit_flags(p: argparse.ArgumentParser) -> None:
                            "a GRU trained with the model"), generator="text_encoder")
     default(g.add_argument("--image-size", type=int, help="side of generated images and clip frames"),
             generator="image_size")
+    default(g.add_argument("--n-mels", type=int, help="mel bands of a generated sound's spectrogram"),
+            generator="n_mels")
+    default(g.add_argument("--audio-frames", type=int, help="time frames of that spectrogram, over the whole clip"),
+            generator="audio_frames")
     g.add_argument("--no-evaluate", action="store_true", default=None, help="skip the evaluation on held-out "
                    "prompts after fitting (it trains attribute readers and, for images, an alignment model)")
 

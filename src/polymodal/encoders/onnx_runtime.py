@@ -243,11 +243,16 @@ class FastForward:
     def _session(self, sample: dict[str, torch.Tensor], single: bool):
         rt = self.runtime
         with _LOCK:
+            if single:  # only after a first call, which exported the file and checked parity
+                if rt.single is None:
+                    rt.single = session(rt.path, 1)
+                    # The all-cores session served that first batch; from now on the one-core session does,
+                    # and the other's arena (a batch's activations, hundreds of MB) would only sit in memory.
+                    rt.session = None
+                return rt.single
             if rt.session is None:  # first call: export (unless the file exists), start the session
                 rt.session = self._open(sample)
-            if single and rt.single is None:
-                rt.single = session(rt.path, 1)
-        return rt.single if single else rt.session
+            return rt.session
 
     def _open(self, sample: dict[str, torch.Tensor]):
         path, exported = self.runtime.path, not self.runtime.path.exists()

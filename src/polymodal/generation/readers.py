@@ -48,7 +48,8 @@ def reader_encoder(g) -> str:
         return f"cnn:image_size={g.image_size}:width=16:out_dim=64"
     if g.output_role == "video":
         return f"video-cnn:frames={g.frames}:frame_size={g.image_size}:width=16:out_dim=64"
-    return f"audio-cnn:seconds={float(g.seconds)}:width=16:out_dim=64"
+    mels = "" if g.n_mels == 64 else f":n_mels={g.n_mels}"  # 64 is audio-cnn's default (and the reader's key)
+    return f"audio-cnn:seconds={float(g.seconds)}{mels}:width=16:out_dim=64"
 
 
 def default_attributes(table: Table, prompt: str, exclude: list[str]) -> list[str]:
