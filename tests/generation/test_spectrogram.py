@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from polymodal.generation.spectrogram import _mel_basis, db_mel, griffin_lim, mel_to_power
+from polymodal.generation.spectrogram import _mel_basis, db_mel, griffin_lim, mel_power, mel_to_power
 
 SR, N_FFT, HOP, MELS = 16000, 1024, 250, 64
 
@@ -38,3 +38,13 @@ def test_griffin_lim_gives_back_the_spectrogram_it_was_asked_for():
     other = db_mel(_tone(), SR, N_FFT, HOP, MELS)[:, :64]
     assert np.abs(other - db)[loud].mean() > 10.0
     assert np.array_equal(wave, griffin_lim(db, SR, N_FFT, HOP, HOP * 64))  # seeded: same input, same sound
+
+
+def test_mel_power_is_librosas_melspectrogram():
+    import librosa
+
+    wave = _chirp()
+    ours = mel_power(wave, SR, N_FFT, HOP, MELS)
+    theirs = librosa.feature.melspectrogram(y=wave, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=MELS, power=2.0)
+    # the same float32 products summed by a matrix product instead of einsum: equal up to summation order
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6 * float(theirs.max()))

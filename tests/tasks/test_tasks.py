@@ -78,9 +78,10 @@ def test_state_round_trips_through_json(labels):
 
 
 def test_cheap_monitor_values_agree_with_the_full_metrics():
-    df = pd.DataFrame({"c": ["x", "y", "y", "z"] * 10, "r": np.linspace(0, 5, 40)})
-    for label in ("c", "r"):
-        task = make_task(df, [label])
+    df = pd.DataFrame({"c": ["x", "y", "y", "z"] * 10, "r": np.linspace(0, 5, 40), "m": ["a|b", "b", "a", "c"] * 10})
+    for labels in (["c"], ["r"], ["c", "r", "m"]):  # the last: several labels at once, one of them multi-label
+        task = make_task(df, labels)
+        label = labels[0] if len(labels) == 1 else labels
         targets = task.encode(df[label])
         logits = torch.randn(40, task.out_dim, generator=torch.Generator().manual_seed(1))
         assert task.monitor_value(logits, targets) == pytest.approx(task.metrics(logits, targets)[task.monitor])

@@ -22,6 +22,10 @@ from ..paths import data_home
 from ..report.console import print_comparison, print_summary
 
 DEFAULT_DATA = "digits"
+# Rows of `digits` the demo uses (of 5,000, a seeded subset with every class; the recipe keeps its held-out accent for
+# test). 2,000 rows show the same story (every fusion above each modality alone) and take 80 s less from a cold cache:
+# the demo's budget is 6 minutes on two cores. `polymodal data build digits` gives all 5,000.
+DEMO_ROWS = 2000
 # Columns of the digits table that are not inputs: `word` spells the label out, and the voice
 # settings describe how the audio was made.
 DEMO_IGNORE = ("word", "voice", "speed", "pitch")
@@ -36,8 +40,8 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     console = console or Console()
     started = time.time()
     with console.status(f"building the {DEFAULT_DATA!r} data set (cached after the first run) ..."):
-        folder = data_home() / DEFAULT_DATA if size is None else out / "data"
-        table_path = build(DEFAULT_DATA, folder, size=size)
+        folder = data_home() / f"{DEFAULT_DATA}-{DEMO_ROWS}" if size is None else out / "data"
+        table_path = build(DEFAULT_DATA, folder, size=size or DEMO_ROWS)
     console.print(f"data set: {table_path}  ({time.time() - started:.1f} s)")
     overrides = {c: "ignore" for c in DEMO_IGNORE}
     summary = summarize(table_path, label="label", overrides=overrides, on_error="error")

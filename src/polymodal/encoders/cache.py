@@ -318,8 +318,16 @@ class FeatureCache:
         fast = fast_forward(encoder, backend=backend, digest=digest, pixels=pixels) if todo else None
         fresh = self._compute(encoder, fast, store, todo, loader, batch_size, workers, progress)
         dim = next(iter(fresh.values())).shape[0] if fresh else encoder.out_dim
-        features = np.zeros((len(values), dim), np.float32)
-        features[rows] = store.gather(keys, fresh, dim)
+        gathered = store.gather(keys, fresh, dim)
+        # Memory: token features are large (a captioner's 2,000 images: 164 MB a copy), and compaction below
+        # loads the new shards again; the fresh rows are in `gathered` now, so they go first.
+        del fresh
+        if len(rows) == len(values):
+            features = gathered
+        else:
+            features = np.zeros((len(values), dim), np.float32)
+            features[rows] = gathered
+            del gathered
         with contextlib.suppress(FileNotFoundError):  # another process compacted the same shards first
             store.compact(self.shard_rows)
         self.last.seconds = time.perf_counter() - t0

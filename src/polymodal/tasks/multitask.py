@@ -46,6 +46,12 @@ class MultiTask(Task):
         out["mean_monitor"] = float(np.mean([out[t.column][t.monitor] for t in self.tasks]))
         return out
 
+    def monitor_value(self, logits: torch.Tensor, targets: dict[str, torch.Tensor]) -> float:
+        """`mean_monitor` from each label's own cheap monitor. The full metrics (a one-vs-rest AUC per class,
+        through scikit-learn's input checks) took two thirds of a small multi-label fit's time, every epoch."""
+        return float(np.mean([t.monitor_value(p, targets[t.column])
+                              for t, p in zip(self.tasks, self._split(logits), strict=True)]))
+
     def predict(self, logits: torch.Tensor) -> pd.DataFrame:
         return pd.concat([t.predict(p) for t, p in zip(self.tasks, self._split(logits), strict=True)], axis=1)
 
