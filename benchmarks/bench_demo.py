@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
              "every feature extracted), warm = the same home again. Peak memory is the process's max RSS. "
              "The fit rows run in order in one home: the first openmoji fit extracts the image, text and "
              "audio features, so the `--fusion all` fit after it reads them from the cache (hence its lower "
-             "peak). Target: the demo within 10 minutes from a cold cache.", "",
+             "peak). Targets: the demo within 6 minutes and 2.5 GB from a cold cache.", "",
              "| what | wall s (median) | peak RSS MB |", "|---|---:|---:|"]
     for what, runs in rows:
         lines.append(f"| {what} | {statistics.median(r[0] for r in runs):.0f} | "
