@@ -76,8 +76,8 @@ def _generation(report: Report, shapes) -> None:
 
     report.add_heading("Generation: a picture and a sound from a sentence")
     report.add_text("Conditional VAEs (Sohn et al. 2015) from the MiniLM embedding of a caption to the scene's "
-                    "image (32x32) and to its sound (a log-mel spectrogram of 32 bands x 32 frames, turned into a waveform "
-                    "by Griffin-Lim). Judged objectively: classifiers trained on real `shapes` files read the "
+                    "image (32x32) and to its sound (a log-mel spectrogram of 32 bands x 32 frames, turned into a "
+                    "waveform by Griffin-Lim). Judged objectively: classifiers trained on real `shapes` files read the "
                     "attributes of generated samples for held-out captions; their accuracy on real files is "
                     "shown beside it, the ceiling of what they can confirm.")
     rows = []
