@@ -26,16 +26,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(predictor_run, index_folder):
+KEY = "browser-test-key-0123456789"
+
+
+def live(app):
+    """uvicorn serving `app` on a free loopback port in a thread; yields its base URL."""
     import uvicorn
 
-    from polymodal.serve import create_app
-
     port = free_port()
-    config = uvicorn.Config(create_app([predictor_run, index_folder]), host="127.0.0.1", port=port,
-                            log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
@@ -45,6 +44,20 @@ def server(predictor_run, index_folder):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(predictor_run, index_folder):
+    from polymodal.serve import create_app
+
+    yield from live(create_app([predictor_run, index_folder]))
+
+
+@pytest.fixture(scope="module")
+def keyed_server(index_folder):
+    from polymodal.serve import create_app
+
+    yield from live(create_app([index_folder], api_keys=(KEY,)))
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +103,29 @@ def test_page_predicts_an_uploaded_image_and_shows_search_hits(server, browser, 
     assert "give exactly one query" in page.inner_text("#error")
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert not errors, errors
+
+
+def test_page_asks_for_the_key_once_and_loads_hits_with_it(keyed_server, browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    asked: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept("wrong-key-0123456789" if len(asked) == 1 else KEY)
+
+    page.on("dialog", answer)
+    page.goto(keyed_server + "/")
+    page.wait_for_selector("#error:not([hidden])", timeout=15000)  # the first answer was a wrong key: 403 shown
+    assert asked == ["This server needs an API key:"] and "not valid" in page.inner_text("#error")
+    page.reload()  # the next request asks again, and this time gets the right key
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    assert asked[1] == "That API key was refused. API key:"
+    page.fill("#f-text", "a green square")
+    page.click("#submit")
+    page.wait_for_selector(".hit img", timeout=20000)
+    # <img> elements cannot send headers: the session cookie the page set carries the key to /media
+    page.wait_for_function("[...document.querySelectorAll('.hit img')].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=10000)
+    assert len(asked) == 2 and not errors, (asked, errors)

@@ -11,7 +11,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve import serve
 
     serve(args.targets, host=args.host, port=args.port, runtime=args.runtime, max_upload_mb=args.max_upload_mb,
-          timeout_s=args.timeout, batching=args.batching)
+          timeout_s=args.timeout, batching=args.batching, api_keys=tuple(args.api_key or ()),
+          insecure_no_auth=args.insecure_no_auth, rate_limit=args.rate_limit,
+          cors_origins=tuple(args.cors_origin or ()))
     return 0
 
 
@@ -38,6 +40,14 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (then 504)")
     p.add_argument("--batching", action="store_true", help="batch concurrent /predict requests (off by default: "
                    "it did not pay with ONNX Runtime encoders on a small CPU, see BENCHMARKS.md)")
+    p.add_argument("--api-key", action="append", metavar="KEY", help="require this key on every endpoint but "
+                   "/health (repeat for several; also read from POLYMODAL_API_KEY, comma-separated)")
+    p.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback --host without a key "
+                   "(anyone who reaches the port may use the server)")
+    p.add_argument("--rate-limit", metavar="N/PERIOD", help="requests per client address, e.g. 30/minute "
+                   "(then 429 with Retry-After); off by default")
+    p.add_argument("--cors-origin", action="append", metavar="URL", help="a web origin allowed to call the API "
+                   "from a browser, e.g. https://app.example.com (repeatable; none by default)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a predictor run to ONNX, checked against PyTorch")

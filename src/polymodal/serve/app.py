@@ -5,8 +5,8 @@
 
 Every endpoint that acts on a run takes `?run=NAME` (the folder's name; /info lists them), which may
 be left out when one run of the needed kind is served. Errors are `{"detail": "..."}` with 400 (a run
-of another kind), 404 (unknown run or row), 413 (too large), 415 (wrong content type), 422 (bad or
-unreadable input) or 504 (over the time limit).
+of another kind), 401 (no API key), 403 (a wrong one), 404 (unknown run or row), 413 (too large), 415 (wrong
+content type), 422 (bad or unreadable input), 429 (over the rate limit) or 504 (over the time limit).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field
 from .. import __version__
 from ..errors import PolymodalError
 from . import generative
+from .access import ApiKeys, RateLimit, parse_rate
 from .errors import ApiError, bad_input, not_found, wrong_type
 from .limits import BodyLimit, BodyTooLarge, within
 from .predict import PredictService
@@ -30,7 +32,7 @@ from .schemas import CaptionResponse, ErrorBody, HealthResponse, InfoResponse, P
 from .targets import ENDPOINTS, Served, load_served
 from .uploads import UploadFolder
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 413, 415, 422, 504)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 422, 429, 504)}
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -46,13 +48,21 @@ class Settings:
 
 
 def create_app(targets: list, *, runtime: str = "torch", max_upload_mb: float = 20.0, timeout_s: float = 30.0,
-               batching: bool = False, max_batch: int = 32, batch_workers: int = 2, warm_up: bool = True) -> FastAPI:
+               batching: bool = False, max_batch: int = 32, batch_workers: int = 2, warm_up: bool = True,
+               api_keys: tuple[str, ...] = (), rate_limit: str | None = None,
+               cors_origins: tuple[str, ...] = ()) -> FastAPI:
     """An app serving each run directory or index folder in `targets` (see the module docstring).
+
+    `api_keys`: when given, every endpoint but /health (and the web page's shell) needs one of them;
+    `rate_limit`: e.g. "30/minute" per client address; `cors_origins`: web origins allowed to call it from a
+    browser (none by default). serve/access.py has the details.
 
     `batching` groups concurrent /predict requests (serve/batcher.py). It is off by default because it
     did not pay on a 2-core CPU with ONNX Runtime encoders: more CPU time per request, not less
     (BENCHMARKS.md, "Serving"); it may pay for models whose per-call cost is high (PyTorch eager)."""
     settings = Settings(runtime, max_upload_mb, timeout_s)
+    if rate_limit is not None:
+        parse_rate(rate_limit)  # a bad value is named before any run loads
     served = load_served(targets)
     for s in served.values():
         if s.kind == "predictor":
@@ -64,6 +74,15 @@ def create_app(targets: list, *, runtime: str = "torch", max_upload_mb: float = 
     app.state.served, app.state.settings = served, settings
     # the whole body may hold a few files of max_upload_mb plus form fields
     app.add_middleware(BodyLimit, limit=settings.max_bytes * generative.MAX_FILES + (1 << 20))
+    # Starlette runs the last added outermost: CORS answers preflights, the rate limit throttles key guessing too
+    if api_keys:
+        app.add_middleware(ApiKeys, keys=tuple(api_keys))
+    if rate_limit is not None:
+        app.add_middleware(RateLimit, rate=rate_limit)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+    app.state.access = {"api_keys": len(api_keys), "rate_limit": rate_limit, "cors_origins": list(cors_origins)}
     _handlers(app)
     _routes(app, served, settings)
     static = resources.files("polymodal.serve") / "static"

@@ -79,8 +79,26 @@ function formData() {
   return data;
 }
 
-async function call(url, options) {
-  const response = await fetch(url, options);
+// A server started with --api-key answers 401 (no key) or 403 (a wrong one): ask once, keep the key for this
+// browser session (sessionStorage, and a session cookie so that <img>/<audio> hits from /media load too).
+const KEY = "polymodal_key";
+
+function rememberKey(key) {
+  sessionStorage.setItem(KEY, key);
+  document.cookie = `${KEY}=${encodeURIComponent(key)}; path=/; SameSite=Strict`;
+}
+
+async function call(url, options = {}, asked = false) {
+  const key = sessionStorage.getItem(KEY);
+  const headers = { ...(options.headers || {}), ...(key ? { "X-API-Key": key } : {}) };
+  const response = await fetch(url, { ...options, headers });
+  if ((response.status === 401 || response.status === 403) && !asked) {
+    const given = window.prompt(response.status === 401 ? "This server needs an API key:" : "That API key was refused. API key:");
+    if (given && given.trim()) {
+      rememberKey(given.trim());
+      return call(url, options, true);
+    }
+  }
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
     try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
