@@ -19,7 +19,6 @@ CORS. Off unless origins are given: a browser page from another site cannot read
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import os
 import time
@@ -27,6 +26,7 @@ import time
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import PolymodalError
+from .errors import send_error
 
 ENV_KEYS = "POLYMODAL_API_KEY"  # one key, or several separated by commas
 COOKIE = "polymodal_key"
@@ -73,15 +73,6 @@ def key_matches(key: str, keys: tuple[str, ...]) -> bool:
     return bool(sum(hmac.compare_digest(given, k.encode()) for k in keys))
 
 
-async def respond(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"detail": message}).encode()
-    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *extra]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class ApiKeys:
     """ASGI middleware: 401 without a key, 403 with a wrong one (see the module docstring)."""
 
@@ -95,10 +86,10 @@ class ApiKeys:
             return await self.app(scope, receive, send)
         key = presented_key(scope)
         if not key:
-            return await respond(send, 401, "an API key is required: send 'Authorization: Bearer KEY' or "
-                                            "'X-API-Key: KEY'", {"WWW-Authenticate": 'Bearer realm="polymodal"'})
+            return await send_error(send, 401, "an API key is required: send 'Authorization: Bearer KEY' or "
+                                    "'X-API-Key: KEY'", {"WWW-Authenticate": 'Bearer realm="polymodal"'})
         if not key_matches(key, self.keys):
-            return await respond(send, 403, "the API key is not valid")
+            return await send_error(send, 403, "the API key is not valid")
         return await self.app(scope, receive, send)
 
 
@@ -130,6 +121,6 @@ class RateLimit:
         if not self.limiter.hit(self.rate, client):
             reset = self.limiter.get_window_stats(self.rate, client).reset_time
             wait = max(1, math.ceil(reset - time.time()))
-            return await respond(send, 429, f"too many requests: the limit is {self.rate}; retry in {wait} s",
-                                 {"Retry-After": str(wait)})
+            return await send_error(send, 429, f"too many requests: the limit is {self.rate}; retry in {wait} s",
+                                    {"Retry-After": str(wait)})
         return await self.app(scope, receive, send)

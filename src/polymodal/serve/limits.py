@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError
+from .errors import ApiError, send_error
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            return await _reject(send, str(BodyTooLarge(self.limit)))
+            return await send_error(send, 413, str(BodyTooLarge(self.limit)), {"Connection": "close"})
         seen = 0
 
         async def counted() -> Message:
@@ -42,16 +42,6 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
-
-
-async def _reject(send: Send, message: str) -> None:
-    import json
-
-    body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def within(seconds: float, work: Awaitable[T]) -> T:
