@@ -37,10 +37,16 @@ def one_thread():
 
 
 @lru_cache(maxsize=8)
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     import librosa
 
-    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float64)
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+
+
+@lru_cache(maxsize=8)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filter bank in float64, its pseudo-inverse and its Gram matrix, for the inverse."""
+    basis = _mel_filters(sample_rate, n_fft, n_mels).astype(np.float64)
     return basis, np.linalg.pinv(basis), basis.T @ basis
 
 
@@ -52,13 +58,6 @@ def mel_to_power(power: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
     for _ in range(NNLS_ITERATIONS):  # each step keeps x >= 0 and does not increase ||basis x - power||^2
         x *= target / np.maximum(gram @ x, 1e-30)
     return x
-
-
-@lru_cache(maxsize=8)
-def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
 
 
 def mel_power(wave: np.ndarray, sample_rate: int, n_fft: int, hop: int, n_mels: int) -> np.ndarray:
