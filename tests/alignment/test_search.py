@@ -1,8 +1,13 @@
 """Index build -> save -> load -> search, adding rows, search by each modality, bad queries."""
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
+from tests.killing import ENV, kill_at_random, leftovers
 
 import polymodal as pm
 from polymodal import PolymodalError
@@ -91,3 +96,30 @@ def test_index_from_a_freshly_fitted_aligner_is_searchable_on_its_own(shapes, tm
     assert VectorIndex.load(tmp_path / "idx").meta["run"] == str((tmp_path / "run").resolve())
     hits = search(tmp_path / "idx", text="a small red circle on the left", k=3)
     assert len(hits) == 3
+
+
+@pytest.mark.slow
+def test_index_build_killed_at_a_random_moment_then_rerun_gives_the_same_index(aligned, shapes, tmp_path):
+    """SIGKILL anywhere in `polymodal index build` (start-up, embedding, the save): the folder is then either the
+    whole index or refused with a message, never vectors of one save with rows of another; a rerun gives the
+    index of an uninterrupted build, and no staged file is left."""
+    _, run = aligned
+    def cmd(out):
+        return [sys.executable, "-m", "polymodal", "index", "build", str(run), str(shapes), "--column", "audio",
+                "--out", str(out)]
+    started = time.monotonic()
+    subprocess.run(cmd(tmp_path / "whole"), env=ENV, check=True, capture_output=True)
+    seconds = time.monotonic() - started
+    cut = tmp_path / "cut"
+    kill_at_random(cmd(cut), cut, seconds=seconds, seed="index build")
+    whole = VectorIndex.load(tmp_path / "whole")
+    try:
+        assert len(VectorIndex.load(cut)) == len(whole)  # killed after its index.json: whole
+    except PolymodalError as err:
+        assert "no index folder" in str(err) or "was interrupted" in str(err), err
+    subprocess.run(cmd(cut), env=ENV, check=True, capture_output=True)
+    again = VectorIndex.load(cut)
+    pd.testing.assert_frame_equal(again.rows, whole.rows)
+    # two processes embed the same rows; a tolerance for a reduction split another way in the other process
+    np.testing.assert_allclose(again.vectors(), whole.vectors(), atol=1e-6)
+    assert leftovers(cut) == []

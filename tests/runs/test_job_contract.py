@@ -6,17 +6,20 @@ run files are errors that name them; parameters round-trip through scikit-learn'
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from tests.killing import ENV, kill_at_random, leftovers
 
 import polymodal as pm
 from polymodal.errors import PolymodalError
 from polymodal.runs import directory
-from polymodal.runs.files import read_json
+from polymodal.runs.files import read_json, write_json
 from polymodal.runs.kinds import KINDS, job_class
 from polymodal.runs.log import EpochLog
 
@@ -153,3 +156,32 @@ def test_an_unfitted_job_says_how_to_get_a_fitted_one():
         job = TINY[kind]()
         with pytest.raises(PolymodalError, match=rf"not fitted yet.*{type(job).__name__}\.load"):
             job.save("nowhere")
+
+
+COMMAND = {"aligner": ["align"], "captioner": ["fit", "--task", "caption"],
+           "generator": ["fit", "--task", "text-to-image"]}  # the predictor's: tests/predict/test_cli_fit.py
+
+
+@pytest.mark.slow
+def test_a_fit_killed_at_a_random_moment_resumes_to_the_same_run(fitted, tiny_shapes, tmp_path):
+    """SIGKILL (no clean-up runs) anywhere from the fit's start to its end, then `--resume` from the command line
+    with the run's own fit_args.json as --config: the outputs of the fixture's uninterrupted fit, no temporary
+    file left, and until the resume the folder never passes for a finished run."""
+    job, _ = fitted
+    if job.kind not in COMMAND:
+        pytest.skip("the predictor's kill test fits through the command line in tests/predict/test_cli_fit.py")
+    config = write_json(tmp_path / "config.json", job.fit_params())
+    cut = tmp_path / "cut"
+    cmd = [sys.executable, "-m", "polymodal", *COMMAND[job.kind], str(tiny_shapes), "--config", str(config),
+           "--out", str(cut)]
+    delay = kill_at_random(cmd, cut, seconds=job.fit_seconds_, seed=job.kind,
+                           started=lambda: (cut / "fit_args.json").exists())
+    resumed = not (cut / directory.MARKER).exists()  # else killed after the save, removing the checkpoints
+    if resumed:
+        with pytest.raises(PolymodalError, match="not a run directory"):
+            pm.load(cut)
+        done = subprocess.run([*cmd, "--resume"], env=ENV, capture_output=True, text=True)
+        assert done.returncode == 0, f"killed after {delay:.2f} s; the resume failed:\n{done.stderr[-3000:]}"
+    # the tolerance: that of the in-process resume above (a new process state may split a reduction differently)
+    same(outputs(job, tiny_shapes), outputs(pm.load(cut), tiny_shapes), atol=1e-5)
+    assert leftovers(cut) == [] and (not resumed or not (cut / "checkpoints").exists())

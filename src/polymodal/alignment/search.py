@@ -13,6 +13,7 @@ import pandas as pd
 from ..data.table import read_table, resolve_path
 from ..errors import PolymodalError
 from ..index import VectorIndex
+from ..runs.files import check_writable
 
 QUERY_ROLES = ("text", "image", "audio")
 
@@ -31,6 +32,8 @@ def index_rows(table, aligner, present) -> pd.DataFrame:
 def build_index(aligner, data, column: str, out: str | Path | None = None, *, kind: str = "flat",
                 add_to: str | Path | None = None) -> VectorIndex:
     """Embed `column` of `data` (features come from the cache) into a new index, or append to `add_to`."""
+    if out is not None or add_to is not None:
+        check_writable(out or add_to)
     table = read_table(data)
     emb, present = aligner.embed_table(table, column)
     rows = index_rows(table, aligner, present)

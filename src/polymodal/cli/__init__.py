@@ -48,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     except PolymodalError as exc:
         print(f"error: {exc}", file=sys.stderr)  # plain: paths must not be wrapped or styled
         return 2
+    except OSError as exc:  # a write that no module named (a plot, a table): the disk, if that is the cause
+        from ..runs.files import storage_error
+
+        named = storage_error(exc)
+        if named is None:
+            raise
+        print(f"error: {named}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130

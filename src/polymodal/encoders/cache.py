@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..paths import home
+from ..runs.files import storage_error
 from .base import Encoder
 from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weights_digest
 
@@ -137,6 +138,11 @@ class ShardStore:
             save_file({"features": np.ascontiguousarray(features, dtype=dtype)}, str(tmp),
                       metadata={"keys": json.dumps(list(keys))})
             os.replace(tmp, final)
+        except Exception as exc:  # a full disk or a read-only cache: named, the shards written before are kept
+            named = storage_error(exc, final)
+            if named is None:
+                raise
+            raise named from exc
         finally:
             tmp.unlink(missing_ok=True)
         return final

@@ -40,6 +40,8 @@ def _write_rows(rows: pd.DataFrame, path: Path) -> None:
 def write_folder(folder: Path, index: faiss.Index | None, rows: pd.DataFrame, header: dict) -> None:
     """`header` is index.json without the format version and file sizes, which this adds."""
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".*.staged-*"):  # left by a save that was killed (a killed process cleans nothing)
+        stale.unlink(missing_ok=True)
     staged = {ROWS_FILE: folder / f".{ROWS_FILE}.staged-{os.getpid()}"}
     if index is not None:
         staged[INDEX_FILE] = folder / f".{INDEX_FILE}.staged-{os.getpid()}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import PolymodalError
-from .files import read_json, write_json
+from .files import check_writable, read_json, write_json
 
 FORMAT = 1
 MARKER = "polymodal.json"
@@ -73,7 +73,10 @@ def default_out(kind: str, root: str | Path = "runs") -> Path:
 def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
     """Make `out` ready for a fit. A finished run there is refused unless `overwrite` (its marker is
     removed first, so an interrupted new fit never passes for the old one). A new fit clears the work
-    an earlier fit left (a later --resume would take it up as its own); `resume` keeps it."""
+    an earlier fit left (a later --resume would take it up as its own); `resume` keeps it. Either way the
+    temporary files of a write cut short (a killed process runs no clean-up) are removed, and a folder
+    that cannot be written is refused before any work."""
+    check_writable(out)
     finished = (out / MARKER).exists()
     if finished and not overwrite:
         raise PolymodalError(f"{out}: holds a finished run; fit into a new --out, or pass --overwrite "
@@ -84,6 +87,8 @@ def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
         for stale in WORK_DIRS:
             shutil.rmtree(out / stale, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    for partial in out.rglob(".*.tmp"):  # runs/files.py atomic_write's temporary names
+        partial.unlink(missing_ok=True)
 
 
 def finish(run: Path) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import PolymodalError
+from ...runs.files import check_writable
 
 FORMAT_VERSION = 1
 
@@ -117,7 +118,9 @@ def build(name: str, out: str | Path, *, size: int | None = None, seed: int = 0,
     marker = out / "recipe.json"
     if not force and marker.exists() and json.loads(marker.read_text()).get("params") == params:
         return out / "table.parquet"
+    check_writable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_partials(out)
     work = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
@@ -143,6 +146,25 @@ def build(name: str, out: str | Path, *, size: int | None = None, seed: int = 0,
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out / "table.parquet"
+
+
+def _remove_dead_partials(out: Path) -> None:
+    """The work folders of builds into `out` that were killed (a killed process runs no clean-up);
+    a build still running in another process keeps its own."""
+    for work in out.parent.glob(f".{out.name}.partial-*"):
+        pid = work.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _schema_yaml(roles: dict[str, str]) -> str:
