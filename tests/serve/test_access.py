@@ -129,3 +129,19 @@ def test_serving_beyond_loopback_needs_a_key_or_an_explicit_risk(monkeypatch, pa
     assert kw["host"] == "0.0.0.0" and app.state.access == {
         "api_keys": 1, "rate_limit": "30/minute", "cors_origins": ["https://app.example.com"]}
     assert TestClient(app).get("/info").status_code == 401
+
+
+def test_upload_folders_of_a_killed_server_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from polymodal.serve.uploads import PREFIX, UploadFolder, remove_orphans
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f"{PREFIX}{int(dead.stdout)}-abc"  # that process has ended: as a killed server's
+    (orphan / "x").mkdir(parents=True)
+    with UploadFolder() as live:
+        assert remove_orphans() == 1
+        assert not orphan.exists() and live.path.exists()

@@ -140,3 +140,14 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise PolymodalError(f"{path}: corrupt or unreadable weights ({exc}); re-run the fit that wrote them") from exc
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs: the work folders of a killed one (named by its pid) can go."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -8,6 +8,7 @@ import warnings
 from ..errors import PolymodalError
 from .access import ENV_KEYS, keys_from
 from .app import create_app
+from .uploads import remove_orphans
 
 LOOPBACK = ("localhost",)
 
@@ -31,6 +32,7 @@ def serve(targets: list, *, host: str = "127.0.0.1", port: int = 8000, runtime: 
 
     keys = keys_from(api_keys)
     check_exposure(host, keys, insecure_no_auth)
+    remove_orphans()  # what a killed earlier server left in the temporary folder
     app = create_app(targets, runtime=runtime, max_upload_mb=max_upload_mb, timeout_s=timeout_s,
                      batching=batching, batch_workers=batch_workers, api_keys=keys, rate_limit=rate_limit,
                      cors_origins=tuple(cors_origins))

@@ -7,6 +7,7 @@ at a path of its own choosing. `UploadFolder` removes the folder when the reques
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from starlette.datastructures import UploadFile
 
 from ..data.validate import CHECKERS
+from ..runs.files import process_alive
 from ..schema import AUDIO_EXT, IMAGE_EXT, VIDEO_EXT
 from .errors import bad_input, too_large, wrong_type
 
@@ -22,6 +24,7 @@ DEFAULT_EXT = {"image": ".png", "audio": ".wav", "video": ".gif"}
 GENERIC_TYPES = {"", "application/octet-stream"}  # what curl and most clients send when they do not know
 EXTRA_TYPES = {"video": {"image/gif"}, "audio": {"application/ogg"}}
 CHUNK = 1 << 16
+PREFIX = "polymodal-upload-"  # + the server's pid: the folders of a killed server are found by it
 
 
 def check_content_type(field: str, role: str, upload: UploadFile) -> None:
@@ -32,11 +35,23 @@ def check_content_type(field: str, role: str, upload: UploadFile) -> None:
                      f"(file {upload.filename!r})")
 
 
+def remove_orphans() -> int:
+    """Remove the upload folders of servers that were killed mid-request (a killed process cleans
+    nothing); called when a server starts. Returns how many were removed."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = folder.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class UploadFolder:
     """A temporary folder for one request's files; use as a context manager."""
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="polymodal-upload-"))
+        self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         self.count = 0
 
     def __enter__(self) -> UploadFolder:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import PolymodalError
-from ...runs.files import check_writable
+from ...runs.files import check_writable, process_alive
 
 FORMAT_VERSION = 1
 
@@ -153,18 +153,8 @@ def _remove_dead_partials(out: Path) -> None:
     a build still running in another process keeps its own."""
     for work in out.parent.glob(f".{out.name}.partial-*"):
         pid = work.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _schema_yaml(roles: dict[str, str]) -> str:
