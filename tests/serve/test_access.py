@@ -56,6 +56,31 @@ def test_keys_guard_every_endpoint_but_health_and_the_page_shell(painter):
     assert client.get("/info", headers={"x-api-key": KEY}).json()["runs"][0]["name"] == "painter"
 
 
+def test_a_blank_credential_hides_no_key_sent_another_way(painter):
+    """Found through the schema fuzzer: `Authorization: Bearer ` (empty) beside a good X-API-Key was a 401."""
+    client = TestClient(create_app([painter], api_keys=(KEY,)))
+    assert generate(client, authorization="Bearer ", **{"x-api-key": KEY}).status_code == 200
+    assert generate(client, **{"x-api-key": " ", "cookie": f"polymodal_key={KEY}"}).status_code == 200
+    assert generate(client, authorization="Bearer  ", **{"x-api-key": ""}).status_code == 401
+    assert generate(client, authorization="Bearer " + OTHER, **{"x-api-key": KEY}).status_code == 403
+
+
+def test_the_document_declares_the_access_answers(painter):
+    spec = TestClient(create_app([painter], api_keys=(KEY,), rate_limit="3/minute")).get(
+        "/openapi.json", headers={"x-api-key": KEY}).json()
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    assert spec["security"] == [{"bearer": []}, {"apiKey": []}]
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            answers = operation["responses"]
+            if path == "/health":
+                assert operation["security"] == [] and not {"401", "403", "429"} & set(answers)
+            else:
+                assert {"401", "403", "429"} <= set(answers), path
+                assert set(answers["401"]["headers"]) == {"WWW-Authenticate"}
+                assert answers["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+
+
 def test_without_keys_the_api_is_open_as_before(painter):
     client = TestClient(create_app([painter]))
     assert generate(client).status_code == 200 and client.get("/info").status_code == 200

@@ -62,6 +62,26 @@ def test_health_info_page_and_openapi(client):
     assert "PredictResponse" in spec["components"]["schemas"]
 
 
+def test_the_document_declares_what_each_endpoint_reads_and_answers(client):
+    """For the schema fuzzer (test_schema_fuzz.py) to reach and check every answer: /media's files were declared
+    JSON (it flagged image/png once `run` named the index), and the form bodies any object, with no fields."""
+    paths = client.get("/openapi.json").json()["paths"]
+    media = paths["/media/{run}/{row}"]["get"]
+    assert set(media["responses"]["200"]["content"]) == {"image/*", "audio/*", "video/*", "application/octet-stream"}
+    assert media["parameters"][0]["schema"]["enum"] == ["photos"]  # `run` names the served runs of its kind
+    predict = paths["/predict"]["post"]
+    assert [p["schema"]["enum"] for p in predict["parameters"]] == [["colors"]]
+    form = predict["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert {name: f.get("format", f["type"]) for name, f in form["properties"].items()} == {
+        "photo": "binary", "sound": "binary", "caption": "string", "weight": "number"}
+    assert form["additionalProperties"] is False
+    search = paths["/search"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert search["oneOf"] == [{"required": ["text"]}, {"required": ["image"]}, {"required": ["audio"]}]
+    assert set(paths["/generate"]["post"]["responses"]["200"]["content"]) == {"image/png", "audio/wav", "image/gif"}
+    for operations in paths.values():  # an open server promises no 401, 403 or 429
+        assert not {"401", "403", "429"} & {code for op in operations.values() for code in op["responses"]}
+
+
 # ------------------------------------------------------------------ /predict
 def test_predict_equals_the_python_api(client, predictor_run, table):
     image = table.parent / "img" / "0.png"
@@ -106,6 +126,10 @@ BAD_PREDICT = [
     ("text sent as a file", {"files": {"caption": ("c.txt", b"red", "text/plain")}}, 422,
      "field 'caption' takes a text value, not a file"),
     ("one field twice", {"data": {"caption": ["red", "blue"]}}, 422, "field 'caption' is given 2 times"),
+    # found by the schema fuzzer: the encoder's float32 layers overflow, and the answer was NaN probabilities
+    ("a number past the model's range", {"data": {"weight": "1.6e226"}}, 422,
+     "the model's output for this input is not a finite number; a number far outside the range it was trained "
+     "on? (weight=1.6e+226)"),
 ]
 
 
@@ -200,6 +224,15 @@ def test_media_only_serves_rows_of_an_index(client):
     assert traversal.status_code == 404 and "root:" not in traversal.text
 
 
+def test_media_of_an_unknown_kind_is_sent_as_bytes_not_text(client, tmp_path, monkeypatch):
+    """The document declares image/*, audio/*, video/* or octet-stream; Starlette's own fallback is text/plain."""
+    odd = tmp_path / "row.rawpixels"
+    odd.write_bytes(b"\x00\x01")
+    monkeypatch.setattr(client.app.state.served["photos"].obj, "media", lambda row: odd)
+    r = client.get("/media/photos/0")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+
+
 # ------------------------------------------------------------------ /caption and /generate (stand-ins)
 @pytest.fixture(scope="module")
 def generative_client(tmp_path_factory, predictor_run):
@@ -268,6 +301,10 @@ BAD_GENERATE = [
     ("a captioner", "captioner", {"prompt": "red"}, 400, "run 'captioner' is a captioner; /generate serves"),
     ("a predictor", "colors", {"prompt": "red"}, 400, "run 'colors' is a predictor"),
     ("over the time limit", "slow", {"prompt": "red"}, 504, "took longer than the limit of 1 s"),
+    # found by the schema fuzzer: torch's manual_seed takes 64 bits, and a larger seed was a 500
+    ("seed past 64 bits", "painter", {"prompt": "red", "seed": -(2**63) - 1}, 422,
+     "seed must be between 0 and 2^63-1, got -9223372036854775809"),
+    ("negative seed", "painter", {"prompt": "red", "seed": -1}, 422, "seed must be between 0 and 2^63-1"),
 ]
 
 

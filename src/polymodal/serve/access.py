@@ -22,6 +22,7 @@ import hmac
 import math
 import os
 import time
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,20 +52,16 @@ def is_open(path: str) -> bool:
 
 
 def presented_key(scope: Scope) -> str | None:
-    """The key a request carries: bearer token, X-API-Key header, or the web page's cookie."""
+    """The key a request carries: bearer token, X-API-Key header, or the web page's cookie, the first of them
+    that is not blank (an empty `Authorization: Bearer ` is no key and hides none sent another way)."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
     auth = headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    if headers.get("x-api-key"):
-        return headers["x-api-key"].strip()
+    given = [auth[7:] if auth[:7].lower() == "bearer " else "", headers.get("x-api-key", "")]
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == COOKIE and value:
-            from urllib.parse import unquote
-
-            return unquote(value)
-    return None
+        if name == COOKIE:
+            given.append(unquote(value))
+    return next((key.strip() for key in given if key.strip()), None)
 
 
 def key_matches(key: str, keys: tuple[str, ...]) -> bool:

@@ -11,6 +11,7 @@ content type), 422 (bad or unreadable input), 429 (over the rate limit) or 504 (
 
 from __future__ import annotations
 
+import mimetypes
 from importlib import resources
 from typing import Annotated
 
@@ -23,23 +24,28 @@ from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..errors import PolymodalError
-from . import generative
+from . import generative, openapi
 from .access import ApiKeys, RateLimit, parse_rate
 from .errors import ApiError, bad_input, not_found, wrong_type
 from .limits import BodyLimit, BodyTooLarge, within
+from .openapi import FILE, errors, form_body
 from .predict import PredictService
-from .schemas import CaptionResponse, ErrorBody, HealthResponse, InfoResponse, PredictResponse, RunInfo, SearchResponse
+from .schemas import CaptionResponse, HealthResponse, InfoResponse, PredictResponse, RunInfo, SearchResponse
+from .search import MAX_K
 from .targets import ENDPOINTS, Served, load_served
 from .uploads import UploadFolder
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 422, 429, 504)}
+FORM_ERRORS = errors(400, 404, 413, 415, 422, 504)  # what an endpoint reading a form may answer
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 class GenerateRequest(BaseModel):
-    prompt: str = Field(description="what to generate", examples=["a small red circle"])
-    n: int = Field(1, description="samples for the prompt")
-    seed: int = Field(0, description="same seed, same samples")
+    prompt: str = Field(description="what to generate", examples=["a small red circle"],
+                        json_schema_extra={"maxLength": generative.MAX_PROMPT_CHARS})
+    n: int = Field(1, description="samples for the prompt",
+                   json_schema_extra={"minimum": 1, "maximum": generative.MAX_SAMPLES})
+    seed: int = Field(0, description="same seed, same samples",
+                      json_schema_extra={"minimum": 0, "maximum": generative.MAX_SEED})
 
 
 class Settings:
@@ -85,6 +91,7 @@ def create_app(targets: list, *, runtime: str = "torch", max_upload_mb: float = 
     app.state.access = {"api_keys": len(api_keys), "rate_limit": rate_limit, "cors_origins": list(cors_origins)}
     _handlers(app)
     _routes(app, served, settings)
+    openapi.install(app, served, keys=bool(api_keys), rate_limit=rate_limit is not None)
     static = resources.files("polymodal.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app
@@ -165,9 +172,12 @@ def _routes(app: FastAPI, served: dict[str, Served], settings: Settings) -> None
         return InfoResponse(version=__version__, runs=[run_info(s, settings.runtime) for s in served.values()],
                             limits={"max_upload_mb": settings.max_bytes / 1e6, "timeout_s": settings.timeout_s})
 
-    @app.post("/predict", response_model=PredictResponse, responses=ERRORS, openapi_extra=_form_body(
+    predictors = sum(s.kind == "predictor" for s in served.values())
+
+    @app.post("/predict", response_model=PredictResponse, responses=FORM_ERRORS, openapi_extra=form_body(
         "One row: a file field per image/audio column, a value field per text/number/category column "
-        "(GET /info lists them). Fields left out are missing modalities."))
+        "(GET /info lists them per run). Fields left out are missing modalities.",
+        openapi.predictor_fields(served), closed=predictors == 1, minProperties=1))
     async def predict(request: Request, run: Annotated[str | None, Query()] = None) -> PredictResponse:
         target = pick(served, run, "predictor")
         form = await read_form(request)
@@ -176,8 +186,11 @@ def _routes(app: FastAPI, served: dict[str, Served], settings: Settings) -> None
             predictions = await within(settings.timeout_s, target.service.predict(cells))
         return PredictResponse(run=target.name, predictions=predictions, used=sorted(cells), runtime=settings.runtime)
 
-    @app.post("/search", response_model=SearchResponse, responses=ERRORS, openapi_extra=_form_body(
-        "Exactly one query: a 'text' field, or an 'image' or 'audio' file; 'k' hits (default 10)."))
+    @app.post("/search", response_model=SearchResponse, responses=FORM_ERRORS, openapi_extra=form_body(
+        "Exactly one query: a 'text' field, or an 'image' or 'audio' file; 'k' hits (default 10).",
+        {"text": {"type": "string"}, "image": FILE, "audio": FILE,
+         "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}},
+        oneOf=[{"required": [role]} for role in ("text", "image", "audio")]))
     async def search(request: Request, run: Annotated[str | None, Query()] = None) -> SearchResponse:
         target = pick(served, run, "index")
         form = await read_form(request)
@@ -202,13 +215,19 @@ def _routes(app: FastAPI, served: dict[str, Served], settings: Settings) -> None
             hits = await within(settings.timeout_s, run_in_threadpool(target.obj.search, role, cell, k))
         return SearchResponse(run=target.name, query=role, hits=hits)
 
-    @app.get("/media/{run}/{row}", responses=ERRORS)
+    @app.get("/media/{run}/{row}", response_class=FileResponse, responses={
+        **errors(400, 404, 422), 200: {"content": {t: {"schema": FILE} for t in openapi.MEDIA_TYPES}}})
     def media(run: str, row: int) -> FileResponse:
         """The file of a row of a served index (search hits link here): never a path from the client."""
-        return FileResponse(pick(served, run, "index").obj.media(row))
+        path = pick(served, run, "index").obj.media(row)
+        # Starlette's fallback for an extension it does not know is text/plain, which a file is not
+        return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
 
-    @app.post("/caption", response_model=CaptionResponse, responses=ERRORS, openapi_extra=_form_body(
-        "One or more image (or audio) files in the field 'file'; optional 'beam_size' (default 3)."))
+    @app.post("/caption", response_model=CaptionResponse, responses=FORM_ERRORS, openapi_extra=form_body(
+        "One or more image (or audio) files in the field 'file'; optional 'beam_size' (default 3).",
+        {"file": {"type": "array", "items": FILE, "minItems": 1, "maxItems": generative.MAX_FILES},
+         "beam_size": {"type": "integer", "minimum": 1, "maximum": generative.MAX_BEAM, "default": 3}},
+        required=["file"]))
     async def caption(request: Request, run: Annotated[str | None, Query()] = None) -> CaptionResponse:
         target = pick(served, run, "captioner")
         form = await read_form(request)
@@ -218,8 +237,8 @@ def _routes(app: FastAPI, served: dict[str, Served], settings: Settings) -> None
                 target.obj, form.getlist("file"), folder, settings.max_bytes, beam))
         return CaptionResponse(run=target.name, captions=captions)
 
-    @app.post("/generate", responses={**ERRORS, 200: {"content": {"image/png": {}, "audio/wav": {},
-                                                                      "image/gif": {}}}})
+    @app.post("/generate", response_class=Response, responses={**errors(400, 404, 413, 422, 504), 200: {
+        "content": {t: {"schema": FILE} for t in ("image/png", "audio/wav", "image/gif")}}})
     async def generate(body: GenerateRequest, run: Annotated[str | None, Query()] = None) -> Response:
         """PNG (a grid of images), WAV (the samples one after another) or GIF, as the run generates."""
         target = pick(served, run, "generator")
@@ -233,8 +252,3 @@ def _int(value, name: str) -> int:
         return int(str(value).strip())
     except ValueError:
         raise bad_input(f"field {name!r} must be a whole number, got {str(value)[:50]!r}") from None
-
-
-def _form_body(description: str) -> dict:
-    return {"requestBody": {"description": description, "required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "additionalProperties": True}}}}}

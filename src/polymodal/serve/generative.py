@@ -13,6 +13,7 @@ MAX_FILES = 16
 MAX_SAMPLES = 16
 MAX_BEAM = 10
 MAX_PROMPT_CHARS = 1000
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a 64-bit integer: past it, an OverflowError (a 500)
 
 
 async def caption(run, files: list, folder: UploadFolder, max_bytes: int, beam_size: int) -> list[str]:
@@ -32,7 +33,7 @@ async def caption(run, files: list, folder: UploadFolder, max_bytes: int, beam_s
     return [str(c) for c in captions]
 
 
-def check_generate(prompt: str, n: int) -> str:
+def check_generate(prompt: str, n: int, seed: int = 0) -> str:
     text = prompt.strip()
     if not text:
         raise bad_input("the prompt is empty")
@@ -40,11 +41,13 @@ def check_generate(prompt: str, n: int) -> str:
         raise bad_input(f"the prompt has {len(text)} characters; at most {MAX_PROMPT_CHARS}")
     if not 1 <= n <= MAX_SAMPLES:
         raise bad_input(f"n must be between 1 and {MAX_SAMPLES}, got {n}")
+    if not 0 <= seed <= MAX_SEED:
+        raise bad_input(f"seed must be between 0 and 2^63-1, got {seed}")
     return text
 
 
 async def generate(run, prompt: str, n: int, seed: int) -> tuple[bytes, str]:
-    text = check_generate(prompt, n)
+    text = check_generate(prompt, n, seed)
 
     def work() -> tuple[bytes, str]:
         return run.to_bytes(run.generate([text], n=n, seed=seed))

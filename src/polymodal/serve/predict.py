@@ -92,8 +92,10 @@ class PredictService:
     async def predict(self, cells: dict[str, Any]) -> list[Prediction]:
         row = await run_in_threadpool(self.load, cells)
         if self.batcher is None:
-            return (await run_in_threadpool(self.run_batch, [row]))[0]
-        return await self.batcher.submit(row)
+            predictions = (await run_in_threadpool(self.run_batch, [row]))[0]
+        else:
+            predictions = await self.batcher.submit(row)
+        return finite(predictions, cells, self.roles)
 
     # ------------------------------------------------------------- a batch
     def run_batch(self, rows: list[dict[str, Any]]) -> list[list[Prediction]]:
@@ -118,6 +120,19 @@ def parse_value(column: str, role: str, value: str) -> Any:
             raise bad_input(f"field {column!r} must be a finite number, got {value[:50]!r}")
         return number
     return text
+
+
+def finite(predictions: list[Prediction], cells: dict[str, Any], roles: dict[str, str]) -> list[Prediction]:
+    """A row the model computes no number for is refused, never answered with NaN probabilities (they leave
+    as JSON null, and the class picked among NaNs is arbitrary). A number far beyond the training range does
+    it: standardised, it still overflows the numeric encoder's float32 layers (the fuzzer sent 1.6e226)."""
+    numbers = [p.value for p in predictions if isinstance(p.value, float)]
+    numbers += [v for p in predictions for v in p.probabilities.values()]
+    if all(math.isfinite(v) for v in numbers):
+        return predictions
+    given = ", ".join(f"{c}={v!r}" for c, v in cells.items() if roles.get(c) == "numeric")
+    raise bad_input("the model's output for this input is not a finite number"
+                    + (f"; a number far outside the range it was trained on? ({given})" if given else ""))
 
 
 def to_predictions(row, labels: dict[str, list]) -> list[Prediction]:
