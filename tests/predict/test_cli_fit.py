@@ -31,7 +31,7 @@ def fit_args(table, out, *extra):
 @pytest.mark.slow
 def test_fit_evaluate_predict_compare(shapes, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(fit_args(shapes, run, "--epochs", "4", "--no-baselines")) == 0
+    assert main(fit_args(shapes, run, "--epochs", "4", "--no-baselines", "--classical", "none")) == 0
     assert "best: concat" in capsys.readouterr().out
     assert main(["evaluate", str(run), str(shapes), "--drop", "audio", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)

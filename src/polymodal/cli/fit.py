@@ -46,7 +46,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "label_weight": ("label_weights", label_weights), "hidden": "hidden",
                    "modality_dropout": "modality_dropout", "patience": "patience",
                    "no_baselines": ("baselines", lambda given: not given), "require_all": "require_all",
-                   "estimate": "estimate", "folds": "folds",
+                   "estimate": "estimate", "folds": "folds", "classical": "classical",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -54,7 +54,7 @@ def report_predictor(predictor, out) -> None:
     from ..report.console import print_comparison
 
     print_comparison(console, predictor.comparison_, predictor.task_.monitor)
-    console.print(f"best: [bold]{predictor.fusion_}[/]; figures: {predictor.estimate_}")
+    console.print(f"best: [bold]{predictor.best_.name}[/]; figures: {predictor.estimate_}")
     console.print(f"run written to {out} (report: {out}/report.html)")
 
 
@@ -119,6 +119,8 @@ def add_parser(sub) -> None:
     default(p.add_argument("--seed", type=int, help="random seed"), predictor="seed", captioner="seed",
             generator="seed")
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
+    default(p.add_argument("--classical", metavar="NAMES", help="classical candidates on the cached features, "
+                           "chosen when best on validation: linear (a linear probe), or none"), predictor="classical")
     default(p.add_argument("--estimate", choices=("auto", "holdout", "cv"), help="where the reported figures come "
                            "from: auto = the split column, else 70/15/15 from 1,000 rows, else cross-validation"),
             predictor="estimate")

@@ -20,7 +20,7 @@ def _classification(report: Report, predictor, run_dir: Path) -> None:
                     f"{best.test.get('accuracy', float('nan')):.3f}. Full report: `{run_dir / 'report.html'}`.")
     for name, caption in (("comparison.png", "Test balanced accuracy of every candidate"),
                           ("missing_modality.png", "With each modality removed from every row"),
-                          ("confusion.png", "Confusion matrix of the best fusion")):
+                          ("confusion.png", "Confusion matrix of the chosen model")):
         if (run_dir / "plots" / name).exists():
             report.add_image(run_dir / "plots" / name, caption)
     report.add_table(predictor.comparison_, caption="Candidates", highlight_max=[

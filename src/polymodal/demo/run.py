@@ -58,7 +58,7 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
     shapes = run_shapes(out, console, size=shapes_size, epochs=min(epochs, 12), generator_epochs=min(2 * epochs, 60),
                         reader_steps=reader_steps)
     report_path = write_demo_report(out, predictor, run_dir, aligner, Path(table_path), shapes)
-    result = {"data": str(table_path), "run": str(run_dir), "best": predictor.fusion_,
+    result = {"data": str(table_path), "run": str(run_dir), "best": predictor.best_.name,
               "test": {k: v for k, v in predictor.best_.test.items() if isinstance(v, float)},
               "alignment_mean_recall@1": aligner.metrics_["mean_recall@1"],
               "caption_bleu_4": shapes.captioner.metrics_["bleu_4"],
@@ -67,7 +67,7 @@ def run_demo(out: Path, console: Console | None = None, *, size: int | None = No
                          if k.startswith("attribute_accuracy_")} for role, g in shapes.generators.items()},
               "seconds": round(time.time() - started, 1)}
     (out / "summary.json").write_text(json.dumps(result, indent=2))
-    console.print(f"best fusion: [bold]{predictor.fusion_}[/]  test accuracy "
+    console.print(f"best model: [bold]{predictor.best_.name}[/]  test accuracy "
                   f"{predictor.best_.test.get('accuracy', float('nan')):.3f}")
     console.print(f"alignment audio<->image: mean R@1 {aligner.metrics_['mean_recall@1']:.3f}")
     console.print(f"report: {report_path}   ({result['seconds']} s in all)")

@@ -51,7 +51,8 @@ class Fusion(nn.Module):
 
 
 FUSIONS: dict[str, type[Fusion]] = {}
-_MODULES = ("concat", "weighted_sum", "gated", "attention", "cross_attention", "tensor", "low_rank", "late")
+_MODULES = ("concat", "weighted_sum", "gated", "attention", "cross_attention", "tensor", "low_rank", "late",
+            "linear")
 
 
 def register_fusion(name: str):

@@ -25,6 +25,7 @@ import torch
 from ..data.splits import FRACTIONS, cut, fold_rows
 from ..errors import PolymodalError
 from ..training.data import ArrayData
+from .fitting import SELECTABLE
 
 logger = logging.getLogger("polymodal")
 ESTIMATES = ("auto", "holdout", "cv")
@@ -50,7 +51,7 @@ def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
         logger.info("fold %d/%d: %d training, %d validation, %d held-out rows", i + 1, p.folds, len(train),
                     len(val), len(held))
         candidates = p._train_all(splits, None, False, stage=f"fold{i + 1}:")
-        best = max((c for c in candidates if c.kind == "fusion"), key=lambda c: c.val.get(p.task_.monitor, -np.inf))
+        best = max((c for c in candidates if c.kind in SELECTABLE), key=lambda c: c.val.get(p.task_.monitor, -np.inf))
         chosen.append(best.name)
         scores.append(_scalars(best.test))
         for c in candidates:

@@ -22,11 +22,13 @@ from ..training.data import ArrayData
 from ..training.loop import predict_logits, train
 from .model import MultimodalModel
 
+SELECTABLE = ("fusion", "probe")  # the kinds of candidate the saved model is chosen from
+
 
 @dataclass
 class Candidate:
-    name: str  # "concat", "gated", ..., or "only:<column>"
-    kind: str  # "fusion" | "unimodal" | "ensemble"
+    name: str  # "concat", "gated", ..., "linear-probe", or "only:<column>"
+    kind: str  # "fusion" | "probe" | "unimodal" | "ensemble"
     fusion: str
     columns: list[str]
     model: MultimodalModel | None = None

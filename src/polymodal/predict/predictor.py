@@ -32,11 +32,14 @@ from ..training.loop import predict_logits
 from ..training.settings import check_settings
 from . import run_io
 from .estimate import check_estimate, cross_validate
-from .fitting import Candidate, build_model, fit_candidate
+from .fitting import SELECTABLE, Candidate, build_model, fit_candidate, score
 from .model import MultimodalModel
+from .probe import NAME as PROBE
+from .probe import fit_probe, probe_columns, supports
 from .seen import fingerprint_columns, fingerprints, seen_mask
 
 logger = logging.getLogger("polymodal")
+CLASSICAL = ("linear",)  # classical candidates beside the neural ones
 PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
                 "(unless the model was fitted with --require-all).")
 
@@ -54,6 +57,8 @@ class Predictor(Job):
     selection below; "holdout" always splits 70/15/15; "cv" always cross-validates.
     `label_weights`: with several labels (multi-task), the weight of each label's loss in their sum
     (``{"group": 1.0, "subgroup": 0.5}``; unnamed labels weigh 1).
+    `classical`: classical candidates fitted on the same cached features beside the neural ones, and chosen
+    when best on validation: "linear" (a linear probe: logistic or ridge regression, predict/probe.py) or "none".
     """
 
     kind = "predictor"
@@ -66,7 +71,7 @@ class Predictor(Job):
                  pretrained: bool = True, baselines: bool = True, estimate: str = "auto", folds: int = 5,
                  overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
-                 label_weights: dict[str, float] | None = None, progress: bool = True):
+                 label_weights: dict[str, float] | None = None, classical: str = "linear", progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -76,7 +81,7 @@ class Predictor(Job):
         self.estimate, self.folds = estimate, folds
         self.overrides, self.on_error, self.require_all = overrides, on_error, require_all
         self.fusion_options, self.progress = fusion_options, progress
-        self.label_weights = label_weights
+        self.label_weights, self.classical = label_weights, classical
 
     @property
     def labels(self) -> list[str]:
@@ -117,6 +122,7 @@ class Predictor(Job):
                        modality_dropout=self.modality_dropout)
         check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
         check_estimate(self.estimate, self.folds)
+        self._classical()
         if self.estimate == "cv" and tuning_data is not None:
             raise PolymodalError("estimate='cv' cross-validates over the table's own rows; it takes no tuning_data")
         return self._label_weights()
@@ -189,8 +195,20 @@ class Predictor(Job):
             raise PolymodalError("label_weights weigh the losses of several labels; this fit has one label")
         return check_weights([self.label_weights.get(c, 1.0) for c in self.labels], self.labels)
 
+    def _classical(self) -> list[str]:
+        names = [n.strip() for n in str(self.classical).split(",") if n.strip() and n.strip() != "none"]
+        unknown = [n for n in names if n not in CLASSICAL]
+        if unknown:
+            raise PolymodalError(f"unknown classical candidate(s) {', '.join(map(repr, unknown))}; valid: "
+                                 f"{', '.join(CLASSICAL)}, or none")
+        return names
+
     def _fusions(self) -> list[str]:
-        names = fusion_names() if self.fusion == "all" else [f.strip() for f in self.fusion.split(",") if f.strip()]
+        # "all": every registered fusion but `linear`, whose closed-form fit is the linear probe candidate
+        if self.fusion == "all":
+            names = [f for f in fusion_names() if f != "linear"]
+        else:
+            names = [f.strip() for f in self.fusion.split(",") if f.strip()]
         valid = fusion_names()
         for name in names:
             if name not in valid:
@@ -213,6 +231,11 @@ class Predictor(Job):
                                 options=self._options if fusion else None)
             fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, model=model,
                           train_args={**train_args, "on_epoch_end": self.log_.stage(stage + cand.name)})
+        probe_cols = probe_columns(self.encoders_, self.columns_)
+        if "linear" in self._classical() and supports(self.task_) and probe_cols:
+            logger.info("%s%s on the cached features of %s", stage, PROBE, ", ".join(probe_cols))
+            cands.append(fit_probe(self.task_, splits, self.encoders_, probe_cols, seed=self.seed))
+            score(cands[-1], self.task_, splits)
         return cands
 
     def _model(self, fusion: str, columns: list[str], modality_dropout: float, options: dict | None
@@ -222,7 +245,7 @@ class Predictor(Job):
                            fusion_options=options_for(options, fusion), seed=self.seed)
 
     def _choose_best(self) -> None:
-        fused = [c for c in self.candidates_ if c.kind == "fusion"]
+        fused = [c for c in self.candidates_ if c.kind in SELECTABLE]
         best = max(fused, key=lambda c: c.val.get(self.task_.monitor, -np.inf))
         self.best_, self.model_, self.fusion_ = best, best.model, best.fusion
         self.model_options_ = options_for(self._options, self.fusion_)  # what model_ was built with
@@ -233,7 +256,7 @@ class Predictor(Job):
         part = splits[self.eval_split_]
         self.eval_targets_, self.eval_logits_ = part.targets, {}
         rows = []
-        for cand in (c for c in self.candidates_ if c.kind == "fusion"):
+        for cand in (c for c in self.candidates_ if c.kind in SELECTABLE):
             for dropped in [None, *self.columns_]:
                 data = part if dropped is None else part.drop(dropped)
                 logits = predict_logits(cand.model, data)

@@ -24,6 +24,15 @@ def write_run_report(p, run: Path) -> Path:
     return report.write(run / "report.html")
 
 
+def _why(p) -> str:
+    """What the saved model is, when it is the linear probe: a user should know it is the simple one."""
+    if p.best_.kind != "probe":
+        return ""
+    return (f" (scikit-learn's {'logistic' if p.task_.kind == 'classification' else 'ridge'} regression on the "
+            f"standardised cached features of {', '.join(f'`{c}`' for c in p.best_.columns)}, regularisation "
+            "chosen on validation): no fused neural candidate beat it there")
+
+
 def _overview(report: Report, p) -> None:
     report.add_heading("Overview")
     best = p.best_
@@ -31,7 +40,8 @@ def _overview(report: Report, p) -> None:
         f"Task **{p.task_.kind}** on `{', '.join(p.labels)}` from {len(p.columns_)} input column(s): "
         f"{', '.join(f'`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)' for c in p.columns_)}. "
         f"Rows of the saved model's fit: " + ", ".join(f"{k} {v}" for k, v in p.split_sizes_.items()) + ". "
-        f"The best fusion on the validation split is **{best.name}**. Where the figures below come from: "
+        f"The best model on the validation split, and the one saved, is **{best.name}**{_why(p)}. "
+        f"Where the figures below come from: "
         f"**{p.estimate_}**.")
     if p.estimate_kind_ == "cv":
         cv = p.cv_

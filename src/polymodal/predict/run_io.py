@@ -93,9 +93,12 @@ def card_sections(p, summary: dict) -> list[tuple[str, str]]:
             rows.append(f"| {row['name']} | {row['kind']} | {'' if value is None else f'{value:.4f}'} |")
     inputs = ", ".join(f"`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)" for c in p.columns_)
     return [("Model", f"Predicts {', '.join(f'`{c}`' for c in p.labels)} ({summary['task']}) from {inputs}, "
-                      f"through the **{p.fusion_}** fusion, chosen as the best fused candidate on validation."),
+                      + (f"through the **{p.fusion_}** fusion" if p.fusion_ != "linear" else
+                         "through a **linear probe** (logistic or ridge regression on the standardised cached "
+                         "features)") + ", chosen as the best candidate on validation."),
             ("Metrics against the baselines", "\n".join(rows) + "\n\nThe `only:COLUMN` rows are each modality "
-             "alone (the baselines); `ensemble` averages the fused candidates' probabilities."),
+             "alone (the baselines); `linear-probe` is scikit-learn's linear model on the cached features; "
+             "`ensemble` averages the fused candidates' probabilities."),
             ("Limits", "Trained on the rows above only: inputs unlike them (other image styles, other "
              "vocabulary, other recording conditions) are outside what it was measured on. A modality "
              "missing at prediction time costs what the report's robustness table shows.")]
