@@ -209,6 +209,15 @@ def test_numeric_learns_a_threshold_far_from_zero():
     _assert_learns(encoder, low, high, steps=40, lr=3e-2)
 
 
+def test_numeric_outliers_and_infinities_give_finite_features():
+    """The schema fuzzer's find: 1.6e226 (inf in float32) overflowed the MLP into NaN predictions."""
+    encoder = build_encoder("numeric")
+    encoder.prepare([1.0, 2.0, 3.0])
+    out = encoder(torch.tensor([1.6e226, -1e300, float("inf"), float("-inf"), 3.4e38], dtype=torch.float64)).pooled
+    assert torch.isfinite(out).all()
+    assert torch.equal(out[0], out[2]) and torch.equal(out[1], out[3])  # beyond the limit every value is the limit
+
+
 def test_numeric_statistics_ignore_missing_and_live_in_config_and_buffers():
     encoder = build_encoder("numeric")
     with pytest.raises(PolymodalError, match="prepare"):

@@ -20,6 +20,8 @@ from ..errors import PolymodalError
 from .base import EncoderOutput, register_encoder
 from .scratch_image import ScratchEncoder
 
+Z_LIMIT = 1e4  # standard deviations from the training mean: a numeric input is clipped there
+
 
 def _is_missing(value: Any) -> bool:
     if value is None:
@@ -89,7 +91,9 @@ class NumericMLP(ScratchEncoder):
         if self.stats is None:
             raise PolymodalError("numeric: call prepare(values) with the training column before encoding")
         z = torch.nan_to_num((x.reshape(-1, 1).to(self.mean.dtype) - self.mean) / self.std, nan=0.0)
-        return EncoderOutput(self.mlp(z))
+        # A value far outside the training range (1e226, or one that overflows float32 to inf) would overflow the
+        # MLP into inf/NaN predictions: beyond Z_LIMIT standard deviations every value counts as Z_LIMIT.
+        return EncoderOutput(self.mlp(z.clamp(-Z_LIMIT, Z_LIMIT)))
 
 
 class CategoryEmbedding(ScratchEncoder):
