@@ -35,6 +35,7 @@ def test_gru_learns_shapes_far_above_the_trivial_baseline(captioned, shapes):
     test = _test_rows(shapes)
     trivial = bleu([common] * len(test), [[t] for t in test["caption"]])["bleu_4"]
     assert m["bleu_4"] > trivial + 0.2
+    assert c.answer_ == "model" and c.choice_["model_bleu_4"] >= c.choice_["nearest_bleu_4"]  # it beat the baseline
     assert c.history_[-1]["train_loss"] < 0.6 * c.history_[0]["train_loss"]
     for key in ("nn_bleu_4", "nn_cider_d", "nn_exact_match", "nn_shape_accuracy"):
         assert 0.0 <= m[key] <= (10.0 if "cider" in key else 1.0)
@@ -180,3 +181,21 @@ def test_served_caption_endpoint_matches_the_python_api(captioned, shapes):
                         files=[("file", ("scene.png", image.read_bytes(), "image/png"))])
     assert r.status_code == 200, r.text
     assert r.json()["captions"] == c.caption([image], beam_size=3)
+
+
+@pytest.mark.slow
+def test_a_decoder_worse_than_the_nearest_caption_is_not_shipped(tiny_shapes, tmp_path):
+    """One epoch at a tiny learning rate: the decoder loses to copying the nearest training caption on the
+    validation rows, so `caption()` answers with the baseline, before and after a reload, and the run says so."""
+    from polymodal.captioning.inputs import token_features
+
+    run = tmp_path / "run"
+    c = pm.Captioner("image", "caption", hidden=16, epochs=1, lr=1e-6, batch_size=16, progress=False)
+    c.fit(tiny_shapes, out=run)
+    assert c.answer_ == "nearest" and c.choice_["nearest_bleu_4"] > c.choice_["model_bleu_4"]
+    files = [str(tiny_shapes.parent / p) for p in pd.read_parquet(tiny_shapes)["image"][:6]]
+    nearest = c.nearest_captions(token_features(c.encoder_, files, progress=False))
+    assert c.caption(files) == nearest and pm.load(run).caption(files) == nearest
+    assert c.metrics_["answer"] == "nearest" and json.loads((run / "metrics.json").read_text())["answer"] == "nearest"
+    assert "It answers with the nearest-neighbour baseline" in (run / "README.md").read_text()
+    assert "answers with the nearest-neighbour baseline, not the decoder" in (run / "report.html").read_text()

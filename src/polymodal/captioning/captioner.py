@@ -92,6 +92,7 @@ class Captioner(Job):
         self.baseline_ = NearestCaption(pooled(splits["train"].inputs["feats"], self.token_shape_),
                                         [captions[i] for i in parts["train"]])
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
+        self.answer_, self.choice_ = self._choose_answer(table, feats, parts["val"])
         self.eval_split_ = "test" if len(parts["test"]) else "val"
         self.estimate_ = where_from(self.eval_split_, len(parts[self.eval_split_]))
         rows = parts[self.eval_split_]
@@ -99,6 +100,18 @@ class Captioner(Job):
         self.metrics_, self.examples_ = self._score(part, feats[rows])
         self._finish_fit(out)
         return self
+
+    def _choose_answer(self, table: Table, feats: torch.Tensor, val_rows) -> tuple[str, dict]:
+        """What `caption()` answers with: the decoder, or the nearest-neighbour baseline when that scores a
+        higher BLEU-4 on the validation rows (a model worse than copying the nearest training caption is
+        not shipped). Returns the answer and the two validation scores."""
+        if not len(val_rows):
+            return "model", {}
+        part = Table(table.df.iloc[val_rows].reset_index(drop=True), table.base_dir, table.source)
+        metrics, _ = self._score(part, feats[val_rows], examples=0)
+        choice = {"split": "val", "rows": len(val_rows), "model_bleu_4": metrics["bleu_4"],
+                  "nearest_bleu_4": metrics["nn_bleu_4"]}
+        return ("nearest" if metrics["nn_bleu_4"] > metrics["bleu_4"] else "model"), choice
 
     def _usable_rows(self, table: Table, *, out=None, fitting: bool = False) -> Table:
         """Validated rows that hold both an input file and a caption (rows missing either are dropped)."""
@@ -179,6 +192,8 @@ class Captioner(Job):
             return []
         paths = check_files(list(cells), self.input_role)
         feats = token_features(self.encoder_, [str(p) for p in paths], progress=False)
+        if getattr(self, "answer_", "model") == "nearest":  # the baseline beat the decoder on validation
+            return self.nearest_captions(feats)
         return self.caption_features(feats, beam_size=beam_size, max_len=max_len)
 
     def _search_options(self, beam_size: int | None, max_len: int | None) -> tuple[int, int]:
@@ -233,6 +248,7 @@ class Captioner(Job):
         model, nearest = self.caption_features(chosen, beam_size=beam_size), self.nearest_captions(chosen)
         metrics = score(items, model, nearest, table.df)
         metrics["beam_size"] = self.beam_size if beam_size is None else int(beam_size)
+        metrics["answer"] = getattr(self, "answer_", "model")  # which of the two caption() returns
         return metrics, _examples(items, model, nearest, examples)
 
     def examples(self, data, n: int = 8, *, split: str | None = "test") -> list[dict]:
@@ -266,7 +282,7 @@ class Captioner(Job):
                 "estimate": self.estimate_,
                 "splits": self.split_sizes_, "fit_seconds": round(self.fit_seconds_, 2),
                 "train_seconds": round(self.train_seconds_, 2), "best_epoch": self.best_epoch_,
-                self.eval_split_: self.metrics_}
+                "answer": self.answer_, "choice": self.choice_, self.eval_split_: self.metrics_}
 
     def _write_report(self, run: Path) -> None:
         write_json(run / "examples.json", self.examples_)

@@ -95,6 +95,12 @@ def write_caption_report(c, run: Path) -> Path:
         f"training captions; trained in {c.train_seconds_:.1f} s (best epoch {c.best_epoch_ + 1} of "
         f"{len(c.history_)}). Where the figures come from: **{c.estimate_}** ({m['items']} distinct inputs), "
         f"beam size {m['beam_size']}, length penalty alpha {c.length_penalty}.")
+    if c.answer_ == "nearest":
+        report.add_text(
+            f"**This run answers with the nearest-neighbour baseline, not the decoder.** On the "
+            f"{c.choice_['rows']} validation rows the decoder's BLEU-4 was {c.choice_['model_bleu_4']:.4f} against "
+            f"{c.choice_['nearest_bleu_4']:.4f} for copying the nearest training caption, and a model worse than "
+            "that baseline is not shipped. More training rows, more epochs or another decoder may change that.")
     report.add_heading("Metrics")
     rows = comparison_rows(m, f"{c.decoder} (beam {m['beam_size']})")
     report.add_table(rows, caption="The model against the nearest-neighbour baseline (copy the caption of the "

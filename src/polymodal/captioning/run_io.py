@@ -25,7 +25,8 @@ def save_state(c, run: Path) -> None:
         "input": c.input_, "input_role": c.input_role, "target": c.target_,
         "encoder": {"name": c.encoder_.name, "config": c.encoder_.config()}, "token_shape": list(c.token_shape_),
         "decoder": c.decoder, "hidden": c.hidden, "dropout": c.dropout, "decoder_options": c.decoder_options or {},
-        "max_len": c.max_len, "gen_len": c.gen_len_, "vocab_size": c.tokenizer_.vocab_size})
+        "max_len": c.max_len, "gen_len": c.gen_len_, "vocab_size": c.tokenizer_.vocab_size,
+        "answer": c.answer_, "choice": c.choice_})
     atomic_write(run / "tokenizer.json", c.tokenizer_.to_json())
     save_tensors(c.model_.state_dict(), run / "weights.safetensors")
     save_tensors({"features": c.baseline_.features}, run / "baseline.safetensors")
@@ -40,6 +41,7 @@ def load_state(c, run: Path) -> None:
     c.input_, c.input_role, c.target_ = cfg["input"], cfg["input_role"], cfg["target"]
     c.encoder_ = build_encoder(cfg["encoder"]["name"], **cfg["encoder"]["config"]).set_mode("frozen")
     c.token_shape_, c.gen_len_ = tuple(cfg["token_shape"]), cfg["gen_len"]
+    c.answer_, c.choice_ = cfg.get("answer", "model"), cfg.get("choice", {})  # runs before the choice: the model
     try:
         c.tokenizer_ = Tokenizer.from_json((run / "tokenizer.json").read_text(encoding="utf-8"))
     except (PolymodalError, UnicodeDecodeError) as exc:
@@ -59,7 +61,11 @@ def card_sections(c, summary: dict) -> list[tuple[str, str]]:
     for key in ("bleu_4", "cider_d", "exact_match"):
         if key in m:
             rows.append(f"| {key} | {m[key]:.4f} | {m.get(f'nn_{key}', float('nan')):.4f} |")
+    answer = ("" if c.answer_ == "model" else
+              f" **It answers with the nearest-neighbour baseline**: the decoder scored a lower BLEU-4 on the "
+              f"{c.choice_.get('rows', '?')} validation rows ({c.choice_.get('model_bleu_4', float('nan')):.4f} "
+              f"against {c.choice_.get('nearest_bleu_4', float('nan')):.4f}), so it is not used.")
     return [("Model", f"Captions `{c.target_}` from the {c.input_role} in `{c.input_}`: a {c.decoder} decoder over "
-                      f"frozen `{c.encoder_.name}` features, beam {c.beam_size}."),
+                      f"frozen `{c.encoder_.name}` features, beam {c.beam_size}.{answer}"),
             (f"Metrics on the {split} split", "\n".join(rows)),
             ("Limits", "Writes only words of its training captions' vocabulary, in their style.")]
