@@ -23,8 +23,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/polymodal demo
 
+# compileall: this machine sets PYTHONDONTWRITEBYTECODE=1, so without it every process the tests start
+# (kill tests, CLI runs) compiles polymodal's modules again; existing .pyc files are still read.
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python -m pytest -q
 
 lint: install

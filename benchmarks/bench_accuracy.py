@@ -43,8 +43,14 @@ def run(name: str, seed: int, epochs: int, fusion: str = "all") -> pd.DataFrame:
                   epochs=epochs, seed=seed, progress=False, baselines=fusion == "all")
     p.fit(table)
     df = p.comparison_[["name", "kind", "test_accuracy", "test_f1_macro", "seconds"]].copy()
+    # what the user gets: the candidate the fit chose on validation and saved (its test figures)
+    saved = df[df["name"] == p.best_.name].assign(name=SAVED, kind="saved", chosen=p.best_.name)
+    df = pd.concat([df, saved], ignore_index=True)
     df["seed"] = seed
     return df
+
+
+SAVED = "**saved model**"
 
 
 def result_path(state: Path, name: str, seed: int, epochs: int) -> Path:
@@ -92,9 +98,10 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("acc_mean", ascending=False)
 
 
-def markdown(name: str, table: pd.DataFrame, seeds: list[int]) -> list[str]:
+def markdown(name: str, table: pd.DataFrame, seeds: list[int], chosen: list[str] | None = None) -> list[str]:
+    picked = f" The saved model is the candidate chosen on validation; per seed: {', '.join(chosen)}." if chosen else ""
     lines = [f"### {name}", "", f"Test split, {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
-             "seconds = median training time of the candidate.", "",
+             f"seconds = median training time of the candidate.{picked}", "",
              "| model | kind | accuracy | macro F1 | train s |", "|---|---|---:|---:|---:|"]
     for r in table.itertuples():
         lines.append(f"| {r.name} | {r.kind} | {r.acc_mean:.3f} ± {np.nan_to_num(r.acc_std):.3f} | "
@@ -143,7 +150,9 @@ def section(name: str, rows: pd.DataFrame, planned: list[int]) -> list[str]:
     table = summarise(rows)
     print(table.to_string(index=False), flush=True)
     seeds = sorted(rows["seed"].unique().tolist())
-    lines = markdown(name, table, seeds)
+    chosen = ([f"{int(r.seed)}: {r.chosen}" for r in rows[rows["name"] == SAVED].sort_values("seed").itertuples()]
+              if "chosen" in rows else None)
+    lines = markdown(name, table, seeds, chosen)
     if len(seeds) < len(planned):
         lines.insert(2, f"**Partial: {len(seeds)} of {len(planned)} planned seeds finished.** ")
     if "refreshed" in rows and rows["refreshed"].notna().any():

@@ -104,8 +104,8 @@ def test_cli_forms_and_mistakes():
 def test_flat_options_reach_the_fusion_but_not_the_baselines(tmp_path):
     """Baselines are concat over one column: before per-fusion options they received the gated fusion's
     `gate_rank` too, and the fit failed."""
-    p = pm.Predictor("y", fusion="gated", fusion_options={"gate_rank": 0}, hidden=8, epochs=2,
-                     progress=False).fit(_numbers(), out=tmp_path / "run")
+    p = pm.Predictor("y", fusion="gated", fusion_options={"gate_rank": 0}, hidden=8, epochs=2, ensemble=False,
+                     progress=False).fit(_numbers(), out=tmp_path / "run")  # the saved model must be the fusion
     assert {c.name for c in p.candidates_} == {"gated", "only:x1", "only:x2"}
     assert "gate.weight" in p.model_.fusion.state_dict()  # the full gate (rank 0), not the factored one
     again = pm.load(tmp_path / "run")

@@ -47,7 +47,8 @@ def test_without_a_split_column_test_rows_reach_no_training_and_no_selection(tmp
     # selection reads validation scores only: every fused candidate has them, and they differ from its test scores
     fused = [c for c in p.candidates_ if c.kind == "fusion"]
     assert all(c.val and c.test and c.val != c.test for c in fused)
-    assert p.best_ is max(fused, key=lambda c: c.val[p.task_.monitor])
+    selectable = [c for c in p.candidates_ if c.kind in ("fusion", "ensemble")]  # the ensemble wins only strictly
+    assert p.best_ is max(selectable, key=lambda c: (c.val[p.task_.monitor], c.kind != "ensemble"))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     text = "test: 45 rows never used for training or selection (early stopping, choosing the fusion)"
     assert metrics["estimate"] == {"kind": "test", "text": text}
@@ -66,7 +67,7 @@ def test_small_tables_get_a_cross_validated_estimate_of_the_whole_selection(tmp_
     assert p.estimate_kind_ == "cv" and p.split_sizes_["test"] == 0  # the saved model: refitted on every row
     cv = p.cv_
     assert cv["folds"] == 3 and cv["rows"] == 120 and len(cv["per_fold"]) == 3 and len(cv["chosen"]) == 3
-    assert set(cv["chosen"]) <= {"concat", "gated"}
+    assert set(cv["chosen"]) <= {"concat", "gated", "ensemble"}  # each fold chooses as the final fit does
     accuracy = [fold["accuracy"] for fold in cv["per_fold"]]
     assert cv["mean"]["accuracy"] == pytest.approx(np.mean(accuracy)) and cv["std"]["accuracy"] >= 0
     assert {"concat", "gated", "only:x1", "only:x2"} <= set(cv["candidates"])

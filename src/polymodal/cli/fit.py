@@ -47,6 +47,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "modality_dropout": "modality_dropout", "patience": "patience",
                    "no_baselines": ("baselines", lambda given: not given), "require_all": "require_all",
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
+                   "no_ensemble": ("ensemble", lambda given: not given),
                    "overrides": "overrides", **TRAINING}
 
 
@@ -119,6 +120,8 @@ def add_parser(sub) -> None:
     default(p.add_argument("--seed", type=int, help="random seed"), predictor="seed", captioner="seed",
             generator="seed")
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
+    p.add_argument("--no-ensemble", action="store_true", default=None, help="do not save an ensemble of the "
+                   "candidates, even when it is best on validation (ensemble selection, Caruana et al. 2004)")
     default(p.add_argument("--classical", metavar="NAMES", help="classical candidates on the cached features, "
                            "chosen when best on validation: linear (a linear probe), or none"), predictor="classical")
     default(p.add_argument("--estimate", choices=("auto", "holdout", "cv"), help="where the reported figures come "

@@ -25,7 +25,6 @@ import torch
 from ..data.splits import FRACTIONS, cut, fold_rows
 from ..errors import PolymodalError
 from ..training.data import ArrayData
-from .fitting import SELECTABLE
 
 logger = logging.getLogger("polymodal")
 ESTIMATES = ("auto", "holdout", "cv")
@@ -51,7 +50,7 @@ def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
         logger.info("fold %d/%d: %d training, %d validation, %d held-out rows", i + 1, p.folds, len(train),
                     len(val), len(held))
         candidates = p._train_all(splits, None, False, stage=f"fold{i + 1}:")
-        best = max((c for c in candidates if c.kind in SELECTABLE), key=lambda c: c.val.get(p.task_.monitor, -np.inf))
+        best = p._select(candidates, splits)  # the same choice as the final fit's, the ensemble included
         chosen.append(best.name)
         scores.append(_scalars(best.test))
         for c in candidates:

@@ -37,6 +37,7 @@ class Candidate:
     test: dict = field(default_factory=dict)
     seconds: float = 0.0
     best_epoch: int = -1
+    parts: list[dict] = field(default_factory=list)  # an ensemble's members: name, kind, fusion, columns, weight
 
 
 def build_model(fusion: str, columns: list[str], encoders: dict[str, Encoder], out_dim: int, *,

@@ -37,6 +37,8 @@ from .model import MultimodalModel
 from .probe import NAME as PROBE
 from .probe import fit_probe, probe_columns, supports
 from .seen import fingerprint_columns, fingerprints, seen_mask
+from .selection import ensemble_selection
+from .weighted import WeightedEnsemble, check_single
 
 logger = logging.getLogger("polymodal")
 CLASSICAL = ("linear",)  # classical candidates beside the neural ones
@@ -59,6 +61,8 @@ class Predictor(Job):
     (``{"group": 1.0, "subgroup": 0.5}``; unnamed labels weigh 1).
     `classical`: classical candidates fitted on the same cached features beside the neural ones, and chosen
     when best on validation: "linear" (a linear probe: logistic or ridge regression, predict/probe.py) or "none".
+    `ensemble`: ensemble selection over the trained candidates (Caruana et al. 2004, predict/selection.py),
+    saved instead of the best single candidate when it beats it on validation (single-label classification).
     """
 
     kind = "predictor"
@@ -71,7 +75,8 @@ class Predictor(Job):
                  pretrained: bool = True, baselines: bool = True, estimate: str = "auto", folds: int = 5,
                  overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
-                 label_weights: dict[str, float] | None = None, classical: str = "linear", progress: bool = True):
+                 label_weights: dict[str, float] | None = None, classical: str = "linear", ensemble: bool = True,
+                 progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -81,7 +86,7 @@ class Predictor(Job):
         self.estimate, self.folds = estimate, folds
         self.overrides, self.on_error, self.require_all = overrides, on_error, require_all
         self.fusion_options, self.progress = fusion_options, progress
-        self.label_weights, self.classical = label_weights, classical
+        self.label_weights, self.classical, self.ensemble = label_weights, classical, ensemble
 
     @property
     def labels(self) -> list[str]:
@@ -109,9 +114,8 @@ class Predictor(Job):
         self._estimate(kind, table, parts, data_all)
         self.candidates_ = self._train_all(splits, run, resume)
         self.history_ = {c.name: c.history for c in self.candidates_}
-        self._choose_best()
+        self._choose_best(self._select(self.candidates_, splits))
         self.missing_ = self._missing_modality(splits)
-        self._ensemble_row(splits)
         self._finish_fit(run)
         return self
 
@@ -244,11 +248,25 @@ class Predictor(Job):
                            dropout=self.dropout, modality_dropout=modality_dropout,
                            fusion_options=options_for(options, fusion), seed=self.seed)
 
-    def _choose_best(self) -> None:
-        fused = [c for c in self.candidates_ if c.kind in SELECTABLE]
-        best = max(fused, key=lambda c: c.val.get(self.task_.monitor, -np.inf))
+    def _select(self, cands: list[Candidate], splits: dict[str, ArrayData]) -> Candidate:
+        """Add the ensemble (when asked and possible) to `cands`, and return the candidate to save: the best
+        single one (fusions, probes) on validation, or the ensemble when it beats that one there. Ties go to
+        the single model: smaller, faster, and the ensemble's weights were themselves fitted on those rows."""
+        singles = [c for c in cands if c.kind in SELECTABLE]
+        best = max(singles, key=lambda c: c.val.get(self.task_.monitor, -np.inf))
+        ensemble = self._ensemble(cands, splits)
+        if ensemble is None:
+            return best
+        cands.append(ensemble)
+        better = ensemble.val.get(self.task_.monitor, -np.inf) > best.val.get(self.task_.monitor, -np.inf)
+        return ensemble if better else best
+
+    def _choose_best(self, best: Candidate) -> None:
         self.best_, self.model_, self.fusion_ = best, best.model, best.fusion
-        self.model_options_ = options_for(self._options, self.fusion_)  # what model_ was built with
+        self.ensemble_parts_ = best.parts if best.kind == "ensemble" else None
+        # the options model_ was built with: a fusion's; the probe and the ensemble take none (an ensemble's
+        # members keep their own in model.json)
+        self.model_options_ = options_for(self._options, self.fusion_) if best.kind == "fusion" else {}
 
     def _missing_modality(self, splits: dict[str, ArrayData]) -> list[dict]:
         """Each fusion's metric on the evaluation split with every modality, then with each one absent."""
@@ -256,7 +274,7 @@ class Predictor(Job):
         part = splits[self.eval_split_]
         self.eval_targets_, self.eval_logits_ = part.targets, {}
         rows = []
-        for cand in (c for c in self.candidates_ if c.kind in SELECTABLE):
+        for cand in (c for c in self.candidates_ if c.kind in (*SELECTABLE, "ensemble")):
             for dropped in [None, *self.columns_]:
                 data = part if dropped is None else part.drop(dropped)
                 logits = predict_logits(cand.model, data)
@@ -268,19 +286,27 @@ class Predictor(Job):
                              **({"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {})})
         return rows
 
-    def _ensemble_row(self, splits: dict[str, ArrayData]) -> None:
-        """Soft-voting ensemble of the fused candidates, reported beside them (not saved as the model)."""
-        fused = [c for c in self.candidates_ if c.kind == "fusion"]
-        if len(fused) < 2 or not isinstance(self.task_, Classification):
-            return
-        ens = Candidate("ensemble", "ensemble", "-", self.columns_)
-        for split in ("val", "test"):
-            part = splits[split]
-            if len(part):
-                proba = sum(torch.softmax(predict_logits(c.model, part), 1) for c in fused) / len(fused)
-                setattr(ens, split, self.task_.metrics(torch.log(proba.clamp_min(1e-12)), part.targets))
-        ens.seconds = sum(c.seconds for c in fused)
-        self.candidates_.append(ens)
+    def _ensemble(self, cands: list[Candidate], splits: dict[str, ArrayData]) -> Candidate | None:
+        """Ensemble selection (predict/selection.py) over every trained candidate's validation probabilities,
+        baselines included (they add diverse errors); None without `ensemble`, for one candidate, or for a task
+        other than single-label classification."""
+        members = [c for c in cands if c.model is not None and c.kind in (*SELECTABLE, "unimodal")]
+        if not self.ensemble or len(members) < 2 or not isinstance(self.task_, Classification):
+            return None
+        val = splits["val"]
+        probas = [torch.softmax(predict_logits(c.model, val), 1).double().numpy() for c in members]
+        weights = ensemble_selection(probas, val.targets.numpy())
+        chosen = [(c, float(w)) for c, w in zip(members, weights, strict=True) if w > 0]
+        if len(chosen) < 2:  # the selection kept one candidate: that candidate is already in the comparison
+            return None
+        model = WeightedEnsemble([c.model for c, _ in chosen], [w for _, w in chosen])
+        ens = Candidate("ensemble", "ensemble", "ensemble", self.columns_, model=model,
+                        seconds=sum(c.seconds for c, _ in chosen),
+                        parts=[{"name": c.name, "kind": c.kind, "fusion": c.fusion, "columns": c.columns,
+                                "fusion_options": options_for(self._options, c.fusion) if c.kind == "fusion" else {},
+                                "weight": w} for c, w in chosen])
+        score(ens, self.task_, splits)
+        return ens
 
     # ------------------------------------------------------------- predict
     def _inputs(self, data, drop: list[str] | None = None) -> tuple[Table, ArrayData]:
@@ -341,6 +367,7 @@ class Predictor(Job):
         """Per row, the fused representation the head reads (`[N, width]` of the chosen fusion; for late
         fusion, its per-class scores), or with `column` that column's own features (`[N, D]` from its encoder,
         zeros where the cell is empty). Rows come back in the table's order."""
+        check_single(self.model_, "embed rows")
         _, arrays = self._inputs(data)
         if column is not None and column not in self.model_.modalities:
             raise PolymodalError(f"no input column {column!r}; this model's: {', '.join(self.model_.modalities)}")

@@ -26,6 +26,11 @@ def write_run_report(p, run: Path) -> Path:
 
 def _why(p) -> str:
     """What the saved model is, when it is the linear probe: a user should know it is the simple one."""
+    if p.best_.kind == "ensemble":
+        members = ", ".join(f"{m['name']} ({m['weight']:.2f})" for m in p.best_.parts)
+        return (f" (ensemble selection, Caruana et al. 2004: the candidates' validation probabilities averaged with "
+                f"weights {members}, found by 25 greedy rounds; it beat every single candidate on validation, "
+                "where its weights were also fitted, so only the test figures below are unbiased)")
     if p.best_.kind != "probe":
         return ""
     return (f" (scikit-learn's {'logistic' if p.task_.kind == 'classification' else 'ridge'} regression on the "
@@ -82,8 +87,12 @@ def _missing(report: Report, p, plots: Path, monitor: str) -> None:
 def _best_model(report: Report, p, plots: Path, monitor: str) -> None:
     best = p.best_
     report.add_heading(f"The best model: {best.name}")
-    path = plot_history(best.history, plots / "history.png", f"val_{monitor}")
-    report.add_image(path, "Training loss, validation loss and validation metric per epoch")
+    if best.history:  # an ensemble trains nothing of its own: its members' curves are in the comparison
+        path = plot_history(best.history, plots / "history.png", f"val_{monitor}")
+        report.add_image(path, "Training loss, validation loss and validation metric per epoch")
+    if best.parts:
+        report.add_table([{"member": m["name"], "kind": m["kind"], "weight": round(m["weight"], 3)}
+                          for m in best.parts], caption="The ensemble's members and their weights")
     metrics = best.test or best.val
     if "confusion_matrix" in metrics:
         classes = p.task_.classes

@@ -28,9 +28,10 @@ def save_state(p, run: Path) -> None:
     write_json(run / "schema.json", p.schema_.to_dict())
     write_json(run / "task.json", p.task_.state())
     write_json(run / "encoders.json", encoders_state({c: p.encoders_[c] for c in p.model_.modalities}))
+    members = getattr(p, "ensemble_parts_", None)  # an ensemble: its members, each rebuilt like a single model
     write_json(run / "model.json", {"fusion": p.fusion_, "columns": p.model_.modalities, "hidden": p.hidden,
                                     "dropout": p.dropout, "fusion_options": model_options(p),
-                                    "out_dim": p.task_.out_dim})
+                                    "out_dim": p.task_.out_dim, **({"members": members} if members else {})})
     save_tensors(p.model_.state_dict(), run / "weights.safetensors")
     if getattr(p, "seen_", None) is not None:  # the rows the fit used, for evaluate's warning (predict/seen.py)
         write_json(run / "seen.json", {"columns": p.seen_columns_, "rows": [f"{v:016x}" for v in p.seen_]})
@@ -44,7 +45,8 @@ def model_options(p) -> dict:
 
 def metrics_summary(p) -> dict:
     estimate = {"kind": p.estimate_kind_, "text": p.estimate_}
-    return {"task": p.task_.kind, "monitor": p.task_.monitor, "best": p.fusion_, "estimate": estimate,
+    return {"task": p.task_.kind, "monitor": p.task_.monitor, "best": p.fusion_, "chosen": p.best_.name,
+            **({"ensemble": p.ensemble_parts_} if p.ensemble_parts_ else {}), "estimate": estimate,
             **({"cv": p.cv_} if p.estimate_kind_ == "cv" else {}),
             "val": p.best_.val, "test": p.best_.test, "splits": p.split_sizes_,
             "comparison": p.comparison_.to_dict(orient="records"), "missing_modality": p.missing_,
@@ -61,11 +63,22 @@ def load_state(p, run: Path) -> None:
     p.hidden, p.dropout = model_cfg["hidden"], model_cfg["dropout"]
     p.fusion_, p.columns_ = model_cfg["fusion"], model_cfg["columns"]
     weights = load_tensors(run / "weights.safetensors")
-    # model.json holds the saved fusion's own options; the fusion completes them from its weights for runs
-    # saved before one of its defaults changed. `p.fusion_options` stays what the fit was given.
-    p.model_options_ = options_for_weights(p.fusion_, weights, options_for(model_cfg["fusion_options"], p.fusion_))
-    p.model_ = build_model(p.fusion_, p.columns_, p.encoders_, model_cfg["out_dim"], hidden=p.hidden,
-                           dropout=p.dropout, modality_dropout=0.0, fusion_options=p.model_options_)
+    p.ensemble_parts_ = model_cfg.get("members")
+    if p.ensemble_parts_:
+        from .weighted import WeightedEnsemble
+
+        p.model_options_ = {}
+        p.model_ = WeightedEnsemble([build_model(m["fusion"], m["columns"], p.encoders_, model_cfg["out_dim"],
+                                                 hidden=p.hidden, dropout=p.dropout, modality_dropout=0.0,
+                                                 fusion_options=m["fusion_options"]) for m in p.ensemble_parts_],
+                                    [m["weight"] for m in p.ensemble_parts_])
+    else:
+        # model.json holds the saved fusion's own options; the fusion completes them from its weights for runs
+        # saved before one of its defaults changed. `p.fusion_options` stays what the fit was given.
+        p.model_options_ = options_for_weights(p.fusion_, weights,
+                                               options_for(model_cfg["fusion_options"], p.fusion_))
+        p.model_ = build_model(p.fusion_, p.columns_, p.encoders_, model_cfg["out_dim"], hidden=p.hidden,
+                               dropout=p.dropout, modality_dropout=0.0, fusion_options=p.model_options_)
     p.model_.load_state_dict(weights)
     p.model_.eval()
     if (run / "seen.json").exists():  # runs saved before it lack it: evaluate then cannot warn
@@ -93,12 +106,21 @@ def card_sections(p, summary: dict) -> list[tuple[str, str]]:
             rows.append(f"| {row['name']} | {row['kind']} | {'' if value is None else f'{value:.4f}'} |")
     inputs = ", ".join(f"`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)" for c in p.columns_)
     return [("Model", f"Predicts {', '.join(f'`{c}`' for c in p.labels)} ({summary['task']}) from {inputs}, "
-                      + (f"through the **{p.fusion_}** fusion" if p.fusion_ != "linear" else
-                         "through a **linear probe** (logistic or ridge regression on the standardised cached "
-                         "features)") + ", chosen as the best candidate on validation."),
+                      + _through(p) + ", chosen as the best candidate on validation."),
             ("Metrics against the baselines", "\n".join(rows) + "\n\nThe `only:COLUMN` rows are each modality "
              "alone (the baselines); `linear-probe` is scikit-learn's linear model on the cached features; "
-             "`ensemble` averages the fused candidates' probabilities."),
+             "`ensemble` averages the candidates' probabilities with weights chosen by ensemble selection on "
+             "validation."),
             ("Limits", "Trained on the rows above only: inputs unlike them (other image styles, other "
              "vocabulary, other recording conditions) are outside what it was measured on. A modality "
              "missing at prediction time costs what the report's robustness table shows.")]
+
+
+def _through(p) -> str:
+    if p.ensemble_parts_:
+        members = ", ".join(f"`{m['name']}` ({m['weight']:.2f})" for m in p.ensemble_parts_)
+        return (f"through an **ensemble** of {members}"
+                " (ensemble selection, Caruana et al. 2004: weights are shares of 25 greedy rounds on validation)")
+    if p.fusion_ == "linear":
+        return "through a **linear probe** (logistic or ridge regression on the standardised cached features)"
+    return f"through the **{p.fusion_}** fusion"

@@ -1,0 +1,43 @@
+"""`WeightedEnsemble`: several fitted candidates as one model, their class probabilities averaged with
+fixed weights (chosen by ensemble selection, predict/selection.py). It answers like a `MultimodalModel`
+(`modalities`, `forward(inputs, masks) -> logits`), so predicting, evaluating, the robustness table and
+serving treat it as any saved model; each member reads its own columns, and trainable encoders stay
+inside their member. Its logits are the log of the averaged probabilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import PolymodalError
+
+
+class WeightedEnsemble(nn.Module):
+    def __init__(self, members: list[nn.Module], weights: list[float]):
+        super().__init__()
+        if len(members) != len(weights) or not members:
+            raise PolymodalError("an ensemble needs one weight per member, and at least one member")
+        self.members = nn.ModuleList(members)
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
+
+    @property
+    def modalities(self) -> list[str]:
+        return sorted({m for member in self.members for m in member.modalities})
+
+    def forward(self, inputs: dict[str, Any], masks: dict[str, torch.Tensor]) -> torch.Tensor:
+        proba = sum(w * torch.softmax(member(inputs, masks).float(), dim=1)
+                    for w, member in zip(self.weights, self.members, strict=True))
+        return torch.log(proba.clamp_min(1e-12))
+
+
+ENSEMBLE_LIMIT = ("the saved model is an ensemble of several fitted candidates (ensemble selection): it has no single "
+                  "fused representation to embed and no one graph to export. Refit with ensemble=False "
+                  "(--no-ensemble) for a single model.")
+
+
+def check_single(model: nn.Module, what: str) -> None:
+    """Refuse `what` (embedding, ONNX export) for an ensemble, with the way to get a single model."""
+    if isinstance(model, WeightedEnsemble):
+        raise PolymodalError(f"cannot {what}: {ENSEMBLE_LIMIT}")
