@@ -12,9 +12,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# Packages install without pip's byte-compiling (one core), then compileall does it on every core. The
+# compiled files matter: this machine sets PYTHONDONTWRITEBYTECODE=1, so a module without one is compiled
+# again by every process that imports it. Some packages ship files that are not Python 3 (templates,
+# examples): compileall reports them and fails, as pip's own compile step skips them silently, hence `|| true`.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-compile torch==2.13.0
+	$(BIN)/pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

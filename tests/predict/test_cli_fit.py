@@ -67,7 +67,7 @@ def test_fit_with_zero_epochs_is_refused_not_replaced_by_the_default(shapes, tmp
 def test_kill_9_mid_fit_then_resume_gives_the_same_metrics(shapes, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     def cmd(out):
-        return [sys.executable, "-m", "polymodal", *fit_args(shapes, out, "--epochs", "14", "--fusion",
+        return [sys.executable, "-m", "polymodal", *fit_args(shapes, out, "--epochs", "10", "--fusion",
                                                              "concat,gated", "--patience", "99")]
 
     subprocess.run(cmd(tmp_path / "a"), check=True, env=env, capture_output=True)
