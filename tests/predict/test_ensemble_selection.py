@@ -121,12 +121,15 @@ def test_in_a_fit_the_ensemble_is_saved_only_when_it_beats_every_single_candidat
     p = pm.Predictor("shape", fusion="concat,late", encoders=ENCODERS, overrides=IGNORE, epochs=25, batch_size=16,
                      lr=3e-3, hidden=32, progress=False).fit(table, out=tmp_path / "run")
     rows = {c.name: c for c in p.candidates_}
-    ens, monitor = rows["ensemble"], p.task_.monitor
-    singles = [c for c in p.candidates_ if c.kind in ("fusion", "probe")]
-    best_single = max(c.val[monitor] for c in singles)
-    assert len(ens.parts) >= 2 and sum(m["weight"] for m in ens.parts) == pytest.approx(1)
-    assert ens.val[monitor] >= best_single  # the first round is the best single candidate: never below it
-    assert (p.best_.name == "ensemble") == (ens.val[monitor] > best_single)
+    monitor = p.task_.monitor
+    best_single = max(c.val[monitor] for c in p.candidates_ if c.kind in ("fusion", "probe"))
+    ens = rows.get("ensemble")  # on this machine the selection keeps several members; where it keeps one there is
+    if ens is None:             # no ensemble row, and the saved model must be that single candidate
+        assert p.best_.kind in ("fusion", "probe") and p.best_.val[monitor] == best_single
+    else:
+        assert len(ens.parts) >= 2 and sum(m["weight"] for m in ens.parts) == pytest.approx(1)
+        assert ens.val[monitor] >= best_single  # the first round is the best single candidate: never below it
+        assert (p.best_.name == "ensemble") == (ens.val[monitor] > best_single)
     again = pm.load(tmp_path / "run")
     pd.testing.assert_frame_equal(p.predict_proba(table), again.predict_proba(table))
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["chosen"] == p.best_.name
