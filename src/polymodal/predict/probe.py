@@ -53,20 +53,22 @@ def fit_probe(task: Task, data: dict[str, ArrayData], encoders: dict, columns: l
     best = None
     for strength in (C_GRID if isinstance(task, Classification) else ALPHA_GRID):
         weight, bias = _solve(task, x_train, y_train, strength, seed)
-        with torch.no_grad():
-            fusion.linear.weight.copy_(torch.from_numpy(weight).float())
-            fusion.linear.bias.copy_(torch.from_numpy(bias).float())
+        _set_weights(fusion, weight, bias)
         score = task.monitor_value(predict_logits(model, val), val.targets)
         history.append({"epoch": len(history), "strength": strength, f"val_{task.monitor}": score})
         if best is None or score > best[0]:
             best = (score, strength, weight, bias)
     _, strength, weight, bias = best
-    with torch.no_grad():
-        fusion.linear.weight.copy_(torch.from_numpy(weight).float())
-        fusion.linear.bias.copy_(torch.from_numpy(bias).float())
+    _set_weights(fusion, weight, bias)
     return Candidate(NAME, "probe", "linear", list(columns), model=model, history=history,
                      best_epoch=next(i for i, h in enumerate(history) if h["strength"] == strength),
                      seconds=time.time() - started)
+
+
+def _set_weights(fusion, weight: np.ndarray, bias: np.ndarray) -> None:
+    with torch.no_grad():
+        fusion.linear.weight.copy_(torch.from_numpy(weight).float())
+        fusion.linear.bias.copy_(torch.from_numpy(bias).float())
 
 
 def _solve(task: Task, x: np.ndarray, y: np.ndarray, strength: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
