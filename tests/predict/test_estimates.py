@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import polymodal as pm
+import polymodal.predict.classical as classical
 import polymodal.predict.fitting as fitting
 from polymodal.data.table import read_table
 from polymodal.errors import PolymodalError
@@ -38,6 +39,13 @@ def test_without_a_split_column_test_rows_reach_no_training_and_no_selection(tmp
         return real_train(model, task, train_data, val_data, **kw)
 
     monkeypatch.setattr(fitting, "train", spy)
+    for name, (fit, readable) in list(classical.FITS.items()):  # the classical fits are handed train and val only
+        def fit_spy(task, data, encoders, columns, *, fit=fit, **kw):
+            for part in (data["train"], data["val"]):
+                seen_by_training.extend((c, v) for c, x in part.inputs.items() for v in x.flatten().tolist())
+            return fit(task, {"train": data["train"], "val": data["val"]}, encoders, columns, **kw)
+
+        monkeypatch.setitem(classical.FITS, name, (fit_spy, readable))
     df = numbers(300)
     p = pm.Predictor("y", estimate="holdout", **FAST).fit(df, out=tmp_path / "run")
     assert p.split_sizes_ == {"train": 210, "val": 45, "test": 45} and p.estimate_kind_ == "test"
@@ -47,7 +55,9 @@ def test_without_a_split_column_test_rows_reach_no_training_and_no_selection(tmp
     # selection reads validation scores only: every fused candidate has them, and they differ from its test scores
     fused = [c for c in p.candidates_ if c.kind == "fusion"]
     assert all(c.val and c.test and c.val != c.test for c in fused)
-    selectable = [c for c in p.candidates_ if c.kind in ("fusion", "ensemble")]  # the ensemble wins only strictly
+    assert {c.name for c in p.candidates_ if c.kind == "classical"} == {"lightgbm"}  # it reads numbers natively
+    selectable = [c for c in p.candidates_ if c.kind in ("fusion", "probe", "classical", "ensemble")]
+    # the ensemble wins only strictly
     assert p.best_ is max(selectable, key=lambda c: (c.val[p.task_.monitor], c.kind != "ensemble"))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     text = "test: 45 rows never used for training or selection (early stopping, choosing the fusion)"
@@ -67,10 +77,11 @@ def test_small_tables_get_a_cross_validated_estimate_of_the_whole_selection(tmp_
     assert p.estimate_kind_ == "cv" and p.split_sizes_["test"] == 0  # the saved model: refitted on every row
     cv = p.cv_
     assert cv["folds"] == 3 and cv["rows"] == 120 and len(cv["per_fold"]) == 3 and len(cv["chosen"]) == 3
-    assert set(cv["chosen"]) <= {"concat", "gated", "ensemble"}  # each fold chooses as the final fit does
+    # each fold chooses as the final fit does (LightGBM reads the two numbers; the probe needs cached features)
+    assert set(cv["chosen"]) <= {"concat", "gated", "lightgbm", "ensemble"}
     accuracy = [fold["accuracy"] for fold in cv["per_fold"]]
     assert cv["mean"]["accuracy"] == pytest.approx(np.mean(accuracy)) and cv["std"]["accuracy"] >= 0
-    assert {"concat", "gated", "only:x1", "only:x2"} <= set(cv["candidates"])
+    assert {"concat", "gated", "only:x1", "only:x2", "lightgbm"} <= set(cv["candidates"])
     assert f"cv_{p.task_.monitor}" in p.comparison_.columns
     run = tmp_path / "run"
     assert "3-fold cross-validated over 120 rows" in (run / "report.html").read_text()

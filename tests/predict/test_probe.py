@@ -120,7 +120,7 @@ def test_a_missing_modality_leaves_the_probe_its_other_evidence(probe_chosen, co
 
 
 def test_classical_none_has_no_probe_and_an_unknown_name_is_refused(colors, tmp_path):
-    with pytest.raises(PolymodalError, match=r"unknown classical candidate\(s\) 'svm'; valid: linear, or none"):
+    with pytest.raises(PolymodalError, match=r"unknown classical candidate\(s\) 'svm'; valid: linear, lightgbm, knn"):
         pm.Predictor("color", classical="linear,svm").fit(colors, out=tmp_path / "r")
     p = pm.Predictor("color", encoders=ENCODERS, epochs=1, batch_size=16, hidden=16, baselines=False,
                      classical="none", estimate="holdout", progress=False).fit(colors)
@@ -131,4 +131,6 @@ def test_the_command_line_names_an_unknown_classical_candidate(colors, tmp_path,
     from polymodal.cli import main
 
     assert main(["fit", str(colors), "--label", "color", "--classical", "svm", "--out", str(tmp_path / "r")]) == 2
-    assert "unknown classical candidate(s) 'svm'; valid: linear, or none" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown classical candidate(s) 'svm'; valid: linear, lightgbm, knn, or none" in err
+    assert "fold" not in err  # refused before any work

@@ -91,7 +91,8 @@ def add_parser(sub) -> None:
                        "a run directory", formatter_class=SignatureDefaults)
     p.add_argument("table")
     add_schema_flags(p)
-    default(p.add_argument("--fusion", help="fusion name, comma list, or 'all' (see `polymodal fusions`)"),
+    default(p.add_argument("--fusion", help="fusion name, comma list, 'all' (see `polymodal fusions`), "
+                                            "or 'none' (classical candidates only)"),
             predictor="fusion")
     p.add_argument("--fusion-option", action="append", metavar="[FUSION.]KEY=VALUE",
                    help="a fusion's constructor option, e.g. gated.gate_rank=0 or attention.width=32 (repeat; "
@@ -122,8 +123,10 @@ def add_parser(sub) -> None:
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
     p.add_argument("--no-ensemble", action="store_true", default=None, help="do not save an ensemble of the "
                    "candidates, even when it is best on validation (ensemble selection, Caruana et al. 2004)")
-    default(p.add_argument("--classical", metavar="NAMES", help="classical candidates on the cached features, "
-                           "chosen when best on validation: linear (a linear probe), or none"), predictor="classical")
+    default(p.add_argument("--classical", metavar="NAMES", help="classical candidates on the fixed features "
+                           "(cached encoders, numbers, categories), chosen when best on validation; comma list of "
+                           "linear (a linear probe), lightgbm (gradient-boosted trees), knn (k nearest neighbours), "
+                           "or none (default: linear,lightgbm,knn)"), predictor="classical")
     default(p.add_argument("--estimate", choices=("auto", "holdout", "cv"), help="where the reported figures come "
                            "from: auto = the split column, else 70/15/15 from 1,000 rows, else cross-validation"),
             predictor="estimate")

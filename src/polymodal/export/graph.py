@@ -42,9 +42,11 @@ def _encoder_of(model: MultimodalModel, column: str):
 
 def graph_inputs(model: MultimodalModel) -> list[GraphInput]:
     """One entry per model column, in the model's order; raises when a column cannot be a tensor input."""
+    from ..predict.fitted import check_neural
     from ..predict.weighted import check_single
 
     check_single(model, "export it to ONNX")
+    check_neural(model, "export it to ONNX")
     out, bad = [], []
     for i, column in enumerate(model.modalities):
         if column in model.cached_dims:

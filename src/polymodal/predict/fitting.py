@@ -20,15 +20,16 @@ from ..runs.files import load_tensors, read_json, save_tensors, write_json
 from ..tasks.base import Task
 from ..training.data import ArrayData
 from ..training.loop import predict_logits, train
+from .fitted import FittedModel
 from .model import MultimodalModel
 
-SELECTABLE = ("fusion", "probe")  # the kinds of candidate the saved model is chosen from
+SELECTABLE = ("fusion", "probe", "classical")  # the kinds of candidate the saved model is chosen from
 
 
 @dataclass
 class Candidate:
-    name: str  # "concat", "gated", ..., "linear-probe", or "only:<column>"
-    kind: str  # "fusion" | "probe" | "unimodal" | "ensemble"
+    name: str  # "concat", "gated", ..., "linear-probe", "lightgbm", "knn", or "only:<column>"
+    kind: str  # "fusion" | "probe" | "classical" | "unimodal" | "ensemble"
     fusion: str
     columns: list[str]
     model: MultimodalModel | None = None
@@ -42,10 +43,16 @@ class Candidate:
 
 def build_model(fusion: str, columns: list[str], encoders: dict[str, Encoder], out_dim: int, *,
                 hidden: int, dropout: float, modality_dropout: float, fusion_options: dict | None = None,
-                seed: int = 0) -> MultimodalModel:
-    """Fresh model over `columns`; trainable encoders are copied so candidates never share weights."""
+                seed: int = 0) -> MultimodalModel | FittedModel:
+    """Fresh model over `columns`; trainable encoders are copied so candidates never share weights. A classical
+    model's name (predict/classical.py) gives that model, empty, to load its saved weights into."""
     torch.manual_seed(seed)
     from ..encoders.materialize import is_cached
+    from .classical import saved_model
+
+    classical = saved_model(fusion, columns, encoders, out_dim)
+    if classical is not None:
+        return classical
 
     trainable = {c: copy.deepcopy(encoders[c]) for c in columns if not is_cached(encoders[c])}
     cached = {c: encoders[c].out_dim for c in columns if is_cached(encoders[c])}

@@ -31,17 +31,17 @@ from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
 from . import run_io
+from .classical import DEFAULT as CLASSICAL_DEFAULT
+from .classical import classical_names, fit_classical
 from .estimate import check_estimate, cross_validate
+from .fitted import check_neural
 from .fitting import SELECTABLE, Candidate, build_model, fit_candidate, score
 from .model import MultimodalModel
-from .probe import NAME as PROBE
-from .probe import fit_probe, probe_columns, supports
 from .seen import fingerprint_columns, fingerprints, seen_mask
 from .selection import ensemble_selection
 from .weighted import WeightedEnsemble, check_single
 
 logger = logging.getLogger("polymodal")
-CLASSICAL = ("linear",)  # classical candidates beside the neural ones
 PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is predicted without that modality "
                 "(unless the model was fitted with --require-all).")
 
@@ -49,8 +49,9 @@ PREDICT_HINT = ("Fix these cells, or empty them: a row with an empty cell is pre
 class Predictor(Job):
     """Predict label column(s) from any subset of a table's modalities through a chosen fusion.
 
-    `fusion` is a registered fusion name, a comma-separated list, or "all" (every fusion is
-    trained; the best on validation is kept, the rest are compared in the report). With
+    `fusion` is a registered fusion name, a comma-separated list, "all" (every fusion is
+    trained; the best on validation is kept, the rest are compared in the report), or "none" (the
+    classical candidates only). With
     `baselines=True` each modality alone is trained too, so the report shows what fusion adds.
     `fusion_options`: constructor options, flat for every fusion trained (``{"gate_rank": 0}``) or per
     fusion (``{"gated": {"gate_rank": 0}}``); see fusion/options.py. Baselines get none of them.
@@ -59,8 +60,9 @@ class Predictor(Job):
     selection below; "holdout" always splits 70/15/15; "cv" always cross-validates.
     `label_weights`: with several labels (multi-task), the weight of each label's loss in their sum
     (``{"group": 1.0, "subgroup": 0.5}``; unnamed labels weigh 1).
-    `classical`: classical candidates fitted on the same cached features beside the neural ones, and chosen
-    when best on validation: "linear" (a linear probe: logistic or ridge regression, predict/probe.py) or "none".
+    `classical`: classical candidates fitted on the same features beside the neural ones, and chosen when best
+    on validation (predict/classical.py), comma-separated: "linear" (a linear probe: logistic or ridge regression),
+    "lightgbm" (gradient-boosted trees), "knn" (k nearest neighbours), or "none".
     `ensemble`: ensemble selection over the trained candidates (Caruana et al. 2004, predict/selection.py),
     saved instead of the best single candidate when it beats it on validation (single-label classification).
     """
@@ -75,8 +77,8 @@ class Predictor(Job):
                  pretrained: bool = True, baselines: bool = True, estimate: str = "auto", folds: int = 5,
                  overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
-                 label_weights: dict[str, float] | None = None, classical: str = "linear", ensemble: bool = True,
-                 progress: bool = True):
+                 label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
+                 ensemble: bool = True, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -126,7 +128,10 @@ class Predictor(Job):
                        modality_dropout=self.modality_dropout)
         check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
         check_estimate(self.estimate, self.folds)
-        self._classical()
+        fusions, classical = self._fusions(), self._classical()  # each raises on a name it does not know
+        if not fusions and not classical:
+            raise PolymodalError("nothing to fit: fusion='none' trains no fusion and classical='none' no classical "
+                                 "candidate; give one of them")
         if self.estimate == "cv" and tuning_data is not None:
             raise PolymodalError("estimate='cv' cross-validates over the table's own rows; it takes no tuning_data")
         return self._label_weights()
@@ -201,29 +206,31 @@ class Predictor(Job):
 
     def _classical(self) -> list[str]:
         names = [n.strip() for n in str(self.classical).split(",") if n.strip() and n.strip() != "none"]
-        unknown = [n for n in names if n not in CLASSICAL]
+        unknown = [n for n in names if n not in classical_names()]
         if unknown:
             raise PolymodalError(f"unknown classical candidate(s) {', '.join(map(repr, unknown))}; valid: "
-                                 f"{', '.join(CLASSICAL)}, or none")
+                                 f"{', '.join(classical_names())}, or none")
         return names
 
     def _fusions(self) -> list[str]:
         # "all": every registered fusion but `linear`, whose closed-form fit is the linear probe candidate
         if self.fusion == "all":
             names = [f for f in fusion_names() if f != "linear"]
+        elif self.fusion == "none":  # classical candidates only
+            names = []
         else:
             names = [f.strip() for f in self.fusion.split(",") if f.strip()]
         valid = fusion_names()
         for name in names:
             if name not in valid:
-                raise PolymodalError(f"unknown fusion {name!r}; valid: {', '.join(valid)}, or all")
+                raise PolymodalError(f"unknown fusion {name!r}; valid: {', '.join(valid)}, all, or none")
         return names
 
     def _train_all(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
                    ) -> list[Candidate]:
         """Every candidate trained on `splits` (`stage` prefixes its log rows: a cross-validation fold's)."""
         cands = [Candidate(f, "fusion", f, self.columns_) for f in self._fusions()]
-        if self.baselines and len(self.columns_) > 1:
+        if self.baselines and len(self.columns_) > 1 and cands:  # each modality alone: what fusion adds
             cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in self.columns_]
         train_args = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
                       "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed,
@@ -235,11 +242,10 @@ class Predictor(Job):
                                 options=self._options if fusion else None)
             fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, model=model,
                           train_args={**train_args, "on_epoch_end": self.log_.stage(stage + cand.name)})
-        probe_cols = probe_columns(self.encoders_, self.columns_)
-        if "linear" in self._classical() and supports(self.task_) and probe_cols:
-            logger.info("%s%s on the cached features of %s", stage, PROBE, ", ".join(probe_cols))
-            cands.append(fit_probe(self.task_, splits, self.encoders_, probe_cols, seed=self.seed))
-            score(cands[-1], self.task_, splits)
+        for name in self._classical():
+            logger.info("%s%s on the fixed features", stage, name)
+            cand = fit_classical(name, self.task_, splits, self.encoders_, self.columns_, seed=self.seed)
+            cands += [cand] if cand is not None else []
         return cands
 
     def _model(self, fusion: str, columns: list[str], modality_dropout: float, options: dict | None
@@ -253,6 +259,10 @@ class Predictor(Job):
         single one (fusions, probes) on validation, or the ensemble when it beats that one there. Ties go to
         the single model: smaller, faster, and the ensemble's weights were themselves fitted on those rows."""
         singles = [c for c in cands if c.kind in SELECTABLE]
+        if not singles:
+            raise PolymodalError(f"no candidate to choose from: the classical candidates ({self.classical}) read only "
+                                 "columns with fixed features (a frozen pretrained encoder, numbers, categories), "
+                                 f"and this fit's columns ({', '.join(self.columns_)}) have none; train a fusion")
         best = max(singles, key=lambda c: c.val.get(self.task_.monitor, -np.inf))
         ensemble = self._ensemble(cands, splits)
         if ensemble is None:
@@ -368,6 +378,7 @@ class Predictor(Job):
         fusion, its per-class scores), or with `column` that column's own features (`[N, D]` from its encoder,
         zeros where the cell is empty). Rows come back in the table's order."""
         check_single(self.model_, "embed rows")
+        check_neural(self.model_, "embed rows")
         _, arrays = self._inputs(data)
         if column is not None and column not in self.model_.modalities:
             raise PolymodalError(f"no input column {column!r}; this model's: {', '.join(self.model_.modalities)}")

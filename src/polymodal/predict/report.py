@@ -25,16 +25,26 @@ def write_run_report(p, run: Path) -> Path:
 
 
 def _why(p) -> str:
-    """What the saved model is, when it is the linear probe: a user should know it is the simple one."""
+    """What the saved model is, when it is an ensemble or a classical candidate: a user should know it is the
+    simple one."""
     if p.best_.kind == "ensemble":
         members = ", ".join(f"{m['name']} ({m['weight']:.2f})" for m in p.best_.parts)
         return (f" (ensemble selection, Caruana et al. 2004: the candidates' validation probabilities averaged with "
                 f"weights {members}, found by 25 greedy rounds; it beat every single candidate on validation, "
                 "where its weights were also fitted, so only the test figures below are unbiased)")
+    cols = ", ".join(f"`{c}`" for c in p.best_.columns)
+    if p.best_.name == "lightgbm":
+        return (f" (gradient-boosted trees, LightGBM, on {cols}: numbers and categories as they are, embeddings as "
+                f"their 32 leading principal components; {p.best_.best_epoch + 1} boosting rounds, stopped on "
+                "validation): no fused neural candidate beat it there")
+    if p.best_.name == "knn":
+        k = p.best_.history[p.best_.best_epoch]["k"]
+        return (f" ({k} nearest neighbours by cosine similarity over the standardised cached features of {cols}, k "
+                "chosen on validation): no fused neural candidate beat it there")
     if p.best_.kind != "probe":
         return ""
     return (f" (scikit-learn's {'logistic' if p.task_.kind == 'classification' else 'ridge'} regression on the "
-            f"standardised cached features of {', '.join(f'`{c}`' for c in p.best_.columns)}, regularisation "
+            f"standardised cached features of {cols}, regularisation "
             "chosen on validation): no fused neural candidate beat it there")
 
 

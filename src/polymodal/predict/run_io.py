@@ -108,7 +108,8 @@ def card_sections(p, summary: dict) -> list[tuple[str, str]]:
     return [("Model", f"Predicts {', '.join(f'`{c}`' for c in p.labels)} ({summary['task']}) from {inputs}, "
                       + _through(p) + ", chosen as the best candidate on validation."),
             ("Metrics against the baselines", "\n".join(rows) + "\n\nThe `only:COLUMN` rows are each modality "
-             "alone (the baselines); `linear-probe` is scikit-learn's linear model on the cached features; "
+             "alone (the baselines); `linear-probe` is scikit-learn's linear model on the cached features, `lightgbm` "
+             "gradient-boosted trees, `knn` k nearest neighbours; "
              "`ensemble` averages the candidates' probabilities with weights chosen by ensemble selection on "
              "validation."),
             ("Limits", "Trained on the rows above only: inputs unlike them (other image styles, other "
@@ -123,4 +124,8 @@ def _through(p) -> str:
                 " (ensemble selection, Caruana et al. 2004: weights are shares of 25 greedy rounds on validation)")
     if p.fusion_ == "linear":
         return "through a **linear probe** (logistic or ridge regression on the standardised cached features)"
+    if p.fusion_ == "lightgbm":
+        return "through **gradient-boosted trees** (LightGBM; embeddings as their leading principal components)"
+    if p.fusion_ == "knn":
+        return "through **k nearest neighbours** (cosine similarity over the standardised cached features)"
     return f"through the **{p.fusion_}** fusion"
