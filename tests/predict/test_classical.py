@@ -172,3 +172,22 @@ def test_nothing_to_fit_is_refused_before_any_work(colors, tmp_path):
     with pytest.raises(PolymodalError, match="nothing to fit"):
         pm.Predictor("color", fusion="none", classical="none").fit(colors, out=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_served_classical_model_answers_as_the_python_api(chosen, colors):
+    from fastapi.testclient import TestClient
+
+    from polymodal.serve import create_app
+
+    name, _, run = chosen
+    sound = colors.parent / "snd" / "4.wav"
+    client = TestClient(create_app([run]))
+    numbers = {"weight": "1.1"} if "weight" in pm.load(run).model_.modalities else {}  # LightGBM reads it too
+    r = client.post("/predict", files={"sound": ("s.wav", sound.read_bytes(), "audio/wav")}, data=numbers)
+    assert r.status_code == 200, r.text
+    (pred,) = r.json()["predictions"]
+    df = pd.DataFrame({"sound": [str(sound)], **{k: [float(v)] for k, v in numbers.items()}})
+    expected = pm.load(run).predict_proba(df)
+    assert pred["value"] == expected["color"][0], name
+    for cls, p in pred["probabilities"].items():
+        assert p == pytest.approx(float(expected[f"proba_color_{cls}"][0]), abs=1e-6)  # JSON floats: rounding only
