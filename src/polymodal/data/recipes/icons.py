@@ -23,6 +23,7 @@ the theme) and a stratified, seeded `split`. The artwork is LGPL-3.0 (KDE Breeze
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -56,8 +57,14 @@ def theme_folder(theme_dir: object = None) -> tuple[Path, str]:
 def drawings(folder: Path) -> pd.DataFrame:
     """One row per (context, name): the largest drawn size, the file it resolves to, its SHA-256.
 
-    Dangling links (one points into breeze-dark, which is not unpacked) are skipped.
+    Dangling links (one points into breeze-dark, which is not unpacked) are skipped. A theme is
+    read once per process (hashing ~9,000 files takes seconds; an unpacked package never changes).
     """
+    return _drawings(folder.resolve()).copy()
+
+
+@functools.cache
+def _drawings(folder: Path) -> pd.DataFrame:
     best: dict[tuple[str, str], tuple[int, Path]] = {}
     for svg in folder.glob("*/*/*.svg"):
         context, size = svg.parts[-3], svg.parts[-2]

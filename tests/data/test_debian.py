@@ -1,0 +1,100 @@
+"""Debian packages as a data source: ar + tar unpacking in Python, the cache, apt-get's errors."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from polymodal.data.recipes import debian
+from polymodal.errors import PolymodalError
+
+PREFIX = "usr/share/icons/breeze"
+
+
+def _ar(members: dict[str, bytes]) -> bytes:
+    """A System V ar archive, the container of a .deb (odd members padded to even length)."""
+    out = bytearray(b"!<arch>\n")
+    for name, data in members.items():
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode("ascii") + data
+        out += b"\n" if len(data) % 2 else b""
+    return bytes(out)
+
+
+def _tar_xz(files: dict[str, bytes], links: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in links.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+def write_deb(folder: Path, name: str = "breeze-icon-theme_4%3a5.1-1_all.deb") -> Path:
+    """A small .deb: two icons and an alias under the theme, one file outside it."""
+    data = _tar_xz({f"{PREFIX}/actions/22/go-up.svg": b"<svg/>", f"{PREFIX}/index.theme": b"[Icon Theme]",
+                    "usr/share/doc/breeze-icon-theme/copyright": b"LGPL-3+"},
+                   {f"{PREFIX}/status/22/up.svg": "../../actions/22/go-up.svg"})
+    deb = folder / name
+    deb.write_bytes(_ar({"debian-binary": b"2.0\n", "control.tar.xz": b"x", "data.tar.xz": data}))
+    return deb
+
+
+def test_unpack_keeps_the_prefix_and_its_symlinks(tmp_path):
+    deb = write_deb(tmp_path)
+    assert set(debian.ar_members(deb.read_bytes())) == {"debian-binary", "control.tar.xz", "data.tar.xz"}
+    assert debian.unpack_deb(deb, tmp_path / "out", PREFIX) == 3
+    theme = tmp_path / "out" / PREFIX
+    assert (theme / "status/22/up.svg").is_symlink() and (theme / "status/22/up.svg").read_bytes() == b"<svg/>"
+    assert not (tmp_path / "out/usr/share/doc").exists()
+    assert debian.deb_version(deb) == "4:5.1-1"
+
+
+def test_a_file_that_is_no_deb_is_named(tmp_path):
+    with pytest.raises(PolymodalError, match="not a Debian package"):
+        debian.ar_members(b"PK\x03\x04", "thing.deb")
+    no_data = tmp_path / "empty.deb"
+    no_data.write_bytes(_ar({"debian-binary": b"2.0\n"}))
+    with pytest.raises(PolymodalError, match=r"no data\.tar"):
+        debian.unpack_deb(no_data, tmp_path / "out", PREFIX)
+
+
+def test_fetch_downloads_once_then_reads_the_cache(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_download(package: str, folder: Path) -> Path:
+        calls.append(package)
+        folder.mkdir(parents=True)
+        return write_deb(folder)
+
+    monkeypatch.setattr(debian, "download_deb", fake_download)
+    root, record = debian.fetch_package("breeze-icon-theme", PREFIX, tmp_path)
+    again, same = debian.fetch_package("breeze-icon-theme", PREFIX, tmp_path)
+    assert calls == ["breeze-icon-theme"] and (again, same) == (root, record)
+    assert record == {"package": "breeze-icon-theme", "version": "4:5.1-1",
+                      "deb": "breeze-icon-theme_4%3a5.1-1_all.deb", "files": 3}
+    assert (root / PREFIX / "actions/22/go-up.svg").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["breeze-icon-theme"]  # no partial folders left
+
+
+def test_missing_apt_get_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get on it
+    with pytest.raises(PolymodalError, match="apt-get is not installed"):
+        debian.download_deb("breeze-icon-theme", tmp_path / "deb")
+
+
+def test_apt_get_failure_names_the_package(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "apt-get"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'E: Unable to locate package nothing-here' >&2\nexit 100\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    with pytest.raises(PolymodalError, match=r"apt-get download nothing-here failed .*Unable to locate"):
+        debian.download_deb("nothing-here", tmp_path / "deb")
