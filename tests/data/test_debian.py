@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -23,14 +25,14 @@ def _ar(members: dict[str, bytes]) -> bytes:
     return bytes(out)
 
 
-def _tar_xz(files: dict[str, bytes], links: dict[str, str]) -> bytes:
+def _tar(files: dict[str, bytes], links: dict[str, str] | None = None, mode: str = "w:xz") -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+    with tarfile.open(fileobj=buffer, mode=mode) as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(f"./{name}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        for name, target in links.items():
+        for name, target in (links or {}).items():
             info = tarfile.TarInfo(f"./{name}")
             info.type, info.linkname = tarfile.SYMTYPE, target
             tar.addfile(info)
@@ -39,7 +41,7 @@ def _tar_xz(files: dict[str, bytes], links: dict[str, str]) -> bytes:
 
 def write_deb(folder: Path, name: str = "breeze-icon-theme_4%3a5.1-1_all.deb") -> Path:
     """A small .deb: two icons and an alias under the theme, one file outside it."""
-    data = _tar_xz({f"{PREFIX}/actions/22/go-up.svg": b"<svg/>", f"{PREFIX}/index.theme": b"[Icon Theme]",
+    data = _tar({f"{PREFIX}/actions/22/go-up.svg": b"<svg/>", f"{PREFIX}/index.theme": b"[Icon Theme]",
                     "usr/share/doc/breeze-icon-theme/copyright": b"LGPL-3+"},
                    {f"{PREFIX}/status/22/up.svg": "../../actions/22/go-up.svg"})
     deb = folder / name
@@ -98,3 +100,19 @@ def test_apt_get_failure_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(fake.parent))
     with pytest.raises(PolymodalError, match=r"apt-get download nothing-here failed .*Unable to locate"):
         debian.download_deb("nothing-here", tmp_path / "deb")
+
+
+def test_zstd_data_is_read_through_dpkg_deb(tmp_path):
+    """Ubuntu compresses data.tar with zstd, which Python's tarfile cannot open."""
+    if not (shutil.which("zstd") and shutil.which("dpkg-deb")):
+        pytest.skip("needs the zstd and dpkg-deb programs to make and read a zstd package")
+    plain = tmp_path / "data.tar"
+    plain.write_bytes(_tar({f"{PREFIX}/actions/22/go-up.svg": b"<svg/>"}, mode="w"))
+    subprocess.run(["zstd", "-q", str(plain)], check=True)
+    deb = tmp_path / "breeze-icon-theme_1.0-1_all.deb"
+    control = _tar({"control": b"Package: breeze-icon-theme\nVersion: 1.0-1\n"}, mode="w")
+    deb.write_bytes(_ar({"debian-binary": b"2.0\n", "control.tar": control,
+                         "data.tar.zst": plain.with_suffix(".tar.zst").read_bytes()}))
+    assert debian.unpack_deb(deb, tmp_path / "out", PREFIX) == 1
+    assert (tmp_path / "out" / PREFIX / "actions/22/go-up.svg").read_bytes() == b"<svg/>"
+

@@ -2,9 +2,10 @@
 folder and unpack the files a recipe needs in pure Python.
 
 A .deb is an `ar` archive holding `debian-binary`, `control.tar.*` and `data.tar.*`; reading it
-here (stdlib `tarfile` opens .xz, .gz and .bz2) needs neither `dpkg-deb` nor write access to
-/usr. A package is fetched and unpacked once: the unpacked folder is renamed into place with a
-`package.json` beside its files, so a later build reads the cache and needs no network at all.
+here (stdlib `tarfile` opens .xz, .gz and .bz2; `dpkg-deb` is asked only for zstd, Ubuntu's
+choice) needs no write access to /usr. A package is fetched and unpacked once: the unpacked
+folder is renamed into place with a `package.json` beside its files, so a later build reads the
+cache and needs no network at all.
 """
 
 from __future__ import annotations
@@ -44,19 +45,35 @@ def ar_members(data: bytes, name: str = "archive") -> dict[str, bytes]:
 def unpack_deb(deb: Path, dest: Path, prefix: str) -> int:
     """Extract the files of `deb` whose path starts with `prefix` (e.g. 'usr/share/icons/breeze/')
     into `dest`, keeping the package's relative layout and symlinks; return how many were written."""
-    members = ar_members(deb.read_bytes(), deb.name)
-    data_name = next((m for m in members if m.startswith("data.tar")), None)
-    if data_name is None:
-        raise PolymodalError(f"{deb.name} holds no data.tar.* member (members: {sorted(members)})")
-    if data_name.endswith(".zst"):
-        raise PolymodalError(f"{deb.name}: {data_name} is zstd-compressed, which Python's tarfile cannot "
-                             "read; unpack it with `dpkg-deb -x` and pass the folder instead")
+    if not hasattr(tarfile, "data_filter"):
+        raise PolymodalError("unpacking a Debian package safely needs tarfile's extraction filters "
+                             "(Python 3.10.12+, 3.11.4+ or 3.12+); upgrade Python")
     prefix = prefix.strip("/") + "/"
-    with tarfile.open(fileobj=io.BytesIO(members[data_name]), mode="r:*") as tar:
+    with tarfile.open(fileobj=io.BytesIO(data_tar(deb)), mode="r:*") as tar:
         chosen = [m for m in tar.getmembers() if m.name.removeprefix("./").startswith(prefix)]
         # The 'data' filter refuses absolute paths, links leaving `dest` and device files.
         tar.extractall(dest, members=chosen, filter="data")
     return len(chosen)
+
+
+def data_tar(deb: Path) -> bytes:
+    """The package's file tree as tar bytes: its data.tar.{xz,gz,bz2} member as stored, or, for
+    zstd (Ubuntu's default, which Python's tarfile cannot read), as `dpkg-deb` decompresses it."""
+    members = ar_members(deb.read_bytes(), deb.name)
+    name = next((m for m in members if m.startswith("data.tar")), None)
+    if name is None:
+        raise PolymodalError(f"{deb.name} holds no data.tar.* member (members: {sorted(members)})")
+    if not name.endswith(".zst"):
+        return members[name]
+    try:
+        done = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=False)
+    except FileNotFoundError as exc:
+        raise PolymodalError(f"{deb.name}: {name} is zstd-compressed and dpkg-deb, which reads it, "
+                             "is not installed") from exc
+    if done.returncode != 0:
+        raise PolymodalError(f"dpkg-deb --fsys-tarfile {deb.name} failed: "
+                             f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+    return done.stdout
 
 
 def download_deb(package: str, folder: Path) -> Path:
