@@ -40,10 +40,11 @@ def _tar(files: dict[str, bytes], links: dict[str, str] | None = None, mode: str
 
 
 def write_deb(folder: Path, name: str = "breeze-icon-theme_4%3a5.1-1_all.deb") -> Path:
-    """A small .deb: two icons and an alias under the theme, one file outside it."""
-    data = _tar({f"{PREFIX}/actions/22/go-up.svg": b"<svg/>", f"{PREFIX}/index.theme": b"[Icon Theme]",
-                    "usr/share/doc/breeze-icon-theme/copyright": b"LGPL-3+"},
-                   {f"{PREFIX}/status/22/up.svg": "../../actions/22/go-up.svg"})
+    """A small .deb: an icon, its alias and index.theme under the theme, one file outside it."""
+    data = _tar({f"{PREFIX}/actions/22/go-up.svg": b"<svg/>",
+                 f"{PREFIX}/index.theme": b"[Icon Theme]",
+                 "usr/share/doc/breeze-icon-theme/copyright": b"LGPL-3+"},
+                {f"{PREFIX}/status/22/up.svg": "../../actions/22/go-up.svg"})
     deb = folder / name
     deb.write_bytes(_ar({"debian-binary": b"2.0\n", "control.tar.xz": b"x", "data.tar.xz": data}))
     return deb
@@ -51,10 +52,12 @@ def write_deb(folder: Path, name: str = "breeze-icon-theme_4%3a5.1-1_all.deb") -
 
 def test_unpack_keeps_the_prefix_and_its_symlinks(tmp_path):
     deb = write_deb(tmp_path)
-    assert set(debian.ar_members(deb.read_bytes())) == {"debian-binary", "control.tar.xz", "data.tar.xz"}
+    members = debian.ar_members(deb.read_bytes())
+    assert set(members) == {"debian-binary", "control.tar.xz", "data.tar.xz"}
     assert debian.unpack_deb(deb, tmp_path / "out", PREFIX) == 3
     theme = tmp_path / "out" / PREFIX
-    assert (theme / "status/22/up.svg").is_symlink() and (theme / "status/22/up.svg").read_bytes() == b"<svg/>"
+    alias = theme / "status/22/up.svg"
+    assert alias.is_symlink() and alias.read_bytes() == b"<svg/>"
     assert not (tmp_path / "out/usr/share/doc").exists()
     assert debian.deb_version(deb) == "4:5.1-1"
 
@@ -83,7 +86,7 @@ def test_fetch_downloads_once_then_reads_the_cache(tmp_path, monkeypatch):
     assert record == {"package": "breeze-icon-theme", "version": "4:5.1-1",
                       "deb": "breeze-icon-theme_4%3a5.1-1_all.deb", "files": 3}
     assert (root / PREFIX / "actions/22/go-up.svg").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["breeze-icon-theme"]  # no partial folders left
+    assert [p.name for p in tmp_path.iterdir()] == ["breeze-icon-theme"]  # no partial folder
 
 
 def test_missing_apt_get_is_a_clear_error(tmp_path, monkeypatch):
@@ -98,7 +101,8 @@ def test_apt_get_failure_names_the_package(tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\necho 'E: Unable to locate package nothing-here' >&2\nexit 100\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
-    with pytest.raises(PolymodalError, match=r"apt-get download nothing-here failed .*Unable to locate"):
+    message = r"apt-get download nothing-here failed .*Unable to locate"
+    with pytest.raises(PolymodalError, match=message):
         debian.download_deb("nothing-here", tmp_path / "deb")
 
 

@@ -38,8 +38,9 @@ def draw_theme(root: Path) -> Path:
         for side in (16, 22):
             _write(root / f"actions/{side}/act-{i:02d}.svg", _svg(f"#{i:02x}{side:02x}40", side))
     for i in range(12):
-        _write(root / f"apps/48/app_{i:02d}.svg", _svg(f"#80{i:02x}{'ff' if i != 11 else '00'}", 48))
-    (root / "apps/48/app_11.svg").write_text((root / "apps/48/app_00.svg").read_text())  # same bytes
+        _write(root / f"apps/48/app_{i:02d}.svg", _svg(f"#80{i:02x}ff", 48))
+    same = (root / "apps/48/app_00.svg").read_text()
+    (root / "apps/48/app_11.svg").write_text(same)  # a copy, not a link: equal bytes
     for i in range(3):
         _write(root / f"emotes/22/face-{i}.svg", _svg(f"#ff{i:02x}00"))
     _write(root / "actions/symbolic/act-00-symbolic.svg", _svg("#000000"))
@@ -76,7 +77,8 @@ def test_choose_drops_aliases_small_contexts_and_caps_big_ones(theme):
     found = icons.drawings(theme)
     chosen = icons.choose(found, min_class=5, max_class=30, seed=0)
     assert chosen["digest"].is_unique
-    assert chosen["context"].value_counts().to_dict() == {"actions": 30, "apps": 11}  # emotes: 3 < 5
+    counts = chosen["context"].value_counts().to_dict()
+    assert counts == {"actions": 30, "apps": 11}  # emotes: 3 < 5
     assert "app_11" not in set(chosen["icon"]) and "zz-cross-alias" not in set(chosen["icon"])
     other = icons.choose(found, min_class=5, max_class=30, seed=1)
     assert set(other["icon"]) != set(chosen["icon"])  # the cap is a seeded sample
@@ -85,8 +87,8 @@ def test_choose_drops_aliases_small_contexts_and_caps_big_ones(theme):
 
 
 def test_build_from_a_theme_folder(theme, tmp_path):
-    parquet = build("icons", tmp_path / "out", seed=0, theme_dir=str(theme), min_class=5, max_class=30,
-                    image_size=PIXELS)
+    parquet = build("icons", tmp_path / "out", seed=0, theme_dir=str(theme), min_class=5,
+                    max_class=30, image_size=PIXELS)
     table = pd.read_parquet(parquet)
     assert list(table.columns) == COLUMNS and len(table) == 41
     assert table.set_index("id").loc["apps/app_03", "name"] == "app 03"
@@ -172,6 +174,6 @@ def test_schema_reads_name_as_text_and_context_as_label(built):
 
 def test_same_seed_same_table_and_images(built, tmp_path):
     out, table = built
-    again = pd.read_parquet(build("icons", tmp_path / "again", size=SIZE, seed=0, image_size=PIXELS))
-    assert again.equals(table)
-    assert [_sha(tmp_path / "again" / r) for r in again["image"]] == [_sha(out / r) for r in table["image"]]
+    again = build("icons", tmp_path / "again", size=SIZE, seed=0, image_size=PIXELS).parent
+    assert pd.read_parquet(again / "table.parquet").equals(table)
+    assert [_sha(again / r) for r in table["image"]] == [_sha(out / r) for r in table["image"]]

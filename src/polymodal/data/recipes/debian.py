@@ -43,8 +43,8 @@ def ar_members(data: bytes, name: str = "archive") -> dict[str, bytes]:
 
 
 def unpack_deb(deb: Path, dest: Path, prefix: str) -> int:
-    """Extract the files of `deb` whose path starts with `prefix` (e.g. 'usr/share/icons/breeze/')
-    into `dest`, keeping the package's relative layout and symlinks; return how many were written."""
+    """Extract the files of `deb` under `prefix` (e.g. 'usr/share/icons/breeze') into `dest`,
+    keeping the package's relative layout and symlinks; return how many were written."""
     if not hasattr(tarfile, "data_filter"):
         raise PolymodalError("unpacking a Debian package safely needs tarfile's extraction filters "
                              "(Python 3.10.12+, 3.11.4+ or 3.12+); upgrade Python")
@@ -66,7 +66,8 @@ def data_tar(deb: Path) -> bytes:
     if not name.endswith(".zst"):
         return members[name]
     try:
-        done = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=False)
+        done = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True,
+                              check=False)
     except FileNotFoundError as exc:
         raise PolymodalError(f"{deb.name}: {name} is zstd-compressed and dpkg-deb, which reads it, "
                              "is not installed") from exc
@@ -86,13 +87,14 @@ def download_deb(package: str, folder: Path) -> Path:
         raise PolymodalError(f"cannot fetch Debian package {package!r}: apt-get is not installed "
                              "(this source needs a Debian or Ubuntu machine)") from exc
     except subprocess.TimeoutExpired as exc:
-        raise PolymodalError(f"apt-get download {package} took over {APT_TIMEOUT_S} s: is the Debian "
-                             "mirror reachable?") from exc
+        raise PolymodalError(f"apt-get download {package} took over {APT_TIMEOUT_S} s: "
+                             "is the Debian mirror reachable?") from exc
     debs = sorted(folder.glob(f"{package}_*.deb"))
     if done.returncode != 0 or not debs:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise PolymodalError(f"apt-get download {package} failed (exit {done.returncode}): is the Debian "
-                             f"mirror reachable and the package in apt's lists? apt said: {' | '.join(tail)}")
+        raise PolymodalError(f"apt-get download {package} failed (exit {done.returncode}): "
+                             "is the Debian mirror reachable and the package in apt's lists? "
+                             f"apt said: {' | '.join(tail)}")
     return debs[-1]
 
 
