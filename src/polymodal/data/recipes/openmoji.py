@@ -197,11 +197,6 @@ def split_by_base(table: pd.DataFrame, seed: int) -> np.ndarray:
     return table["base_id"].map(chosen).to_numpy()
 
 
-def render_image(svg: str, size: int) -> bytes:
-    """Rasterise an SVG to a `size` x `size` RGB PNG on white."""
-    return render_svg(svg, size)
-
-
 def render_all(workdir: Path, images: list[tuple[str, str, int]], clips: list[dict]) -> list[float]:
     """Write every image (svg name, path, pixels) here while worker processes speak the clips to
     WAVs; return the clips' lengths in seconds.
@@ -212,7 +207,7 @@ def render_all(workdir: Path, images: list[tuple[str, str, int]], clips: list[di
     with ThreadPoolExecutor(1) as pool:  # the thread only waits on the speech worker processes
         spoken = pool.submit(synthesize_many, clips, sample_rate=AUDIO_RATE, out_dir=workdir)
         for svg_name, path, pixels in images:
-            (workdir / path).write_bytes(render_image(read_svg(svg_name), pixels))
+            (workdir / path).write_bytes(render_svg(read_svg(svg_name), pixels))
         return [soundfile.info(path).duration for path in spoken.result()]
 
 
