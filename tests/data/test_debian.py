@@ -84,9 +84,24 @@ def test_fetch_downloads_once_then_reads_the_cache(tmp_path, monkeypatch):
     again, same = debian.fetch_package("breeze-icon-theme", PREFIX, tmp_path)
     assert calls == ["breeze-icon-theme"] and (again, same) == (root, record)
     assert record == {"package": "breeze-icon-theme", "version": "4:5.1-1",
-                      "deb": "breeze-icon-theme_4%3a5.1-1_all.deb", "files": 3}
+                      "deb": "breeze-icon-theme_4%3a5.1-1_all.deb", "prefix": PREFIX, "files": 3}
     assert (root / PREFIX / "actions/22/go-up.svg").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["breeze-icon-theme"]  # no partial folder
+    assert len(list(tmp_path.iterdir())) == 1  # no partial folder left beside the copy
+    other, _ = debian.fetch_package("breeze-icon-theme", "usr/share/doc", tmp_path)
+    assert other != root and len(calls) == 2  # another subtree is another copy
+
+
+def test_a_killed_fetch_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(debian, "download_deb", lambda package, folder: write_deb(_made(folder)))
+    dead = tmp_path / ".breeze-icon-theme+usr+share+icons+breeze.partial-999999999"
+    (dead / "deb").mkdir(parents=True)
+    debian.fetch_package("breeze-icon-theme", PREFIX, tmp_path)
+    assert not dead.exists()
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    return folder
 
 
 def test_missing_apt_get_is_a_clear_error(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import urllib.parse
 from pathlib import Path
 
 from ...errors import PolymodalError
-from ...runs.files import read_json, write_json
+from ...runs.files import process_alive, read_json, write_json
 
 APT_TIMEOUT_S = 300
 _AR_MAGIC = b"!<arch>\n"
@@ -105,23 +105,25 @@ def deb_version(deb: Path) -> str:
 
 
 def fetch_package(package: str, prefix: str, cache: Path) -> tuple[Path, dict]:
-    """The unpacked files of `package` under `prefix`, from `cache/package` or fetched into it.
+    """The unpacked files of `package` under `prefix`, from the cache or fetched into it.
 
     Returns the unpacked root (the package's `prefix` lies under it) and the package record
     (name, version, .deb file name, files). Concurrent builds each unpack into their own
     temporary folder; the first rename wins and the others use its result.
     """
-    final = cache / package
+    final = cache / f"{package}+{prefix.strip('/').replace('/', '+')}"  # one copy per subtree
     if (final / "package.json").exists():
         return final / "files", read_json(final / "package.json")
-    work = cache / f".{package}.partial-{os.getpid()}"
+    _remove_dead_partials(final)
+    work = final.with_name(f".{final.name}.partial-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     try:
         deb = download_deb(package, work / "deb")
         count = unpack_deb(deb, work / "files", prefix)
         if count == 0:
             raise PolymodalError(f"{deb.name} has no files under {prefix!r}")
-        record = {"package": package, "version": deb_version(deb), "deb": deb.name, "files": count}
+        record = {"package": package, "version": deb_version(deb), "deb": deb.name,
+                  "prefix": prefix, "files": count}
         write_json(work / "package.json", record)
         shutil.rmtree(work / "deb")  # the unpacked files are what builds read
         try:
@@ -132,3 +134,11 @@ def fetch_package(package: str, prefix: str, cache: Path) -> tuple[Path, dict]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final / "files", read_json(final / "package.json")
+
+
+def _remove_dead_partials(final: Path) -> None:
+    """Work folders left by fetches that were killed (a killed process runs no clean-up)."""
+    for work in final.parent.glob(f".{final.name}.partial-*"):
+        pid = work.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(work, ignore_errors=True)
