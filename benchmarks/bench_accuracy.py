@@ -2,7 +2,8 @@
 
 `digits` uses the recipe's AV-MNIST-style difficulty (70% of image energy removed, audio at 5 dB
 SNR, a held-out accent in test); `openmoji` predicts the Unicode group from the artwork, the name
-and the spoken name. Encoders are the frozen pretrained defaults (features cached once).
+and the spoken name; `icons` predicts a KDE Breeze icon's theme context from the drawing and its
+name. Encoders are the frozen pretrained defaults (features cached once).
 
     python benchmarks/bench_accuracy.py [--seeds 0 1 2] [--data digits openmoji] [--epochs 40]
 
@@ -33,6 +34,7 @@ SETUPS = {
     "digits": {"label": "label", "encoders": {"image": "efficientnet-lite0", "audio": "mfcc"}},
     "openmoji": {"label": "group", "encoders": {"image": "efficientnet-lite0", "text": "minilm", "audio": "mfcc"},
                  "overrides": {"subgroup": "ignore"}},
+    "icons": {"label": "context", "encoders": {"image": "efficientnet-lite0", "name": "minilm"}},
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .base import RECIPES, Recipe, RecipeOutput, build, get_recipe, register, stratified_split
 
-_MODULES = ("shapes", "digits", "openmoji")
+_MODULES = ("shapes", "digits", "openmoji", "icons")
 
 
 def _load_all() -> None:

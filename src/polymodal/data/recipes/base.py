@@ -103,6 +103,26 @@ def stratified_split(labels: pd.Series, *, seed: int, fractions=(0.7, 0.15, 0.15
     return out
 
 
+def stratified_subset(labels: pd.Series, size: int, seed: int) -> np.ndarray:
+    """Sorted positions of `size` rows, each class keeping its share (largest remainder).
+
+    Every class gets at least one row when `size` leaves room for that, so small
+    builds still show every group.
+    """
+    counts = labels.value_counts().sort_index()
+    if size >= len(labels):
+        return np.arange(len(labels))
+    floor = 1 if size >= len(counts) else 0
+    exact = counts / counts.sum() * (size - floor * len(counts))
+    quota = np.floor(exact).astype(int) + floor
+    order = (exact - np.floor(exact)).sort_values(ascending=False, kind="stable").index
+    quota[order[: size - int(quota.sum())]] += 1
+    rng = np.random.default_rng([seed, 0])
+    picked = [rng.choice(np.flatnonzero(labels.to_numpy() == g), size=int(quota[g]), replace=False)
+              for g in counts.index]
+    return np.sort(np.concatenate(picked))
+
+
 def build(name: str, out: str | Path, *, size: int | None = None, seed: int = 0,
           force: bool = False, **knobs) -> Path:
     """Build recipe `name` into folder `out`; return the path of `table.parquet`."""

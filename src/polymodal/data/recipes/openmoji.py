@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.metadata
-import io
 import re
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
@@ -32,8 +31,9 @@ import pandas as pd
 import soundfile
 
 from ...errors import PolymodalError
-from .base import Recipe, RecipeOutput, register, stratified_split
+from .base import Recipe, RecipeOutput, register, stratified_split, stratified_subset
 from .speech import synthesize_many
+from .svg import render_svg
 
 SKIN_TONES = frozenset({"1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"})
 _VS16 = "FE0F"  # emoji presentation selector; OpenMoji drops it from some file names
@@ -178,26 +178,6 @@ def catalogue(skin_tones: bool = True) -> pd.DataFrame:
     return _catalogue(bool(skin_tones)).copy()
 
 
-def stratified_subset(labels: pd.Series, size: int, seed: int) -> np.ndarray:
-    """Sorted positions of `size` rows, each class keeping its share (largest remainder).
-
-    Every class gets at least one row when `size` leaves room for that, so small
-    builds still show every group.
-    """
-    counts = labels.value_counts().sort_index()
-    if size >= len(labels):
-        return np.arange(len(labels))
-    floor = 1 if size >= len(counts) else 0
-    exact = counts / counts.sum() * (size - floor * len(counts))
-    quota = np.floor(exact).astype(int) + floor
-    order = (exact - np.floor(exact)).sort_values(ascending=False, kind="stable").index
-    quota[order[: size - int(quota.sum())]] += 1
-    rng = np.random.default_rng([seed, 0])
-    picked = [rng.choice(np.flatnonzero(labels.to_numpy() == g), size=int(quota[g]), replace=False)
-              for g in counts.index]
-    return np.sort(np.concatenate(picked))
-
-
 def draw_voices(n: int, seed: int) -> pd.DataFrame:
     """One eSpeak voice ('accent+variant'), speed and pitch per row, from a seeded generator."""
     rng = np.random.default_rng([seed, 1])  # its own stream: subsetting must not shift the voices
@@ -217,19 +197,6 @@ def split_by_base(table: pd.DataFrame, seed: int) -> np.ndarray:
     return table["base_id"].map(chosen).to_numpy()
 
 
-def render_image(svg: str, size: int) -> bytes:
-    """Rasterise an SVG to a `size` x `size` RGB PNG on white."""
-    import resvg_py
-    from PIL import Image
-
-    png = resvg_py.svg_to_bytes(svg_string=svg, background="white", width=size, height=size)
-    rgba = Image.open(io.BytesIO(png)).convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # in case a pixel kept some alpha
-    out = io.BytesIO()
-    Image.alpha_composite(white, rgba).convert("RGB").save(out, format="PNG")
-    return out.getvalue()
-
-
 def render_all(workdir: Path, images: list[tuple[str, str, int]], clips: list[dict]) -> list[float]:
     """Write every image (svg name, path, pixels) here while worker processes speak the clips to
     WAVs; return the clips' lengths in seconds.
@@ -240,7 +207,7 @@ def render_all(workdir: Path, images: list[tuple[str, str, int]], clips: list[di
     with ThreadPoolExecutor(1) as pool:  # the thread only waits on the speech worker processes
         spoken = pool.submit(synthesize_many, clips, sample_rate=AUDIO_RATE, out_dir=workdir)
         for svg_name, path, pixels in images:
-            (workdir / path).write_bytes(render_image(read_svg(svg_name), pixels))
+            (workdir / path).write_bytes(render_svg(read_svg(svg_name), pixels))
         return [soundfile.info(path).duration for path in spoken.result()]
 
 
