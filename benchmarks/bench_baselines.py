@@ -10,7 +10,7 @@ the training rows; validation and test rows are the same in every run.
 Target (issue 17): the saved model is never below the best classical baseline by more than one
 standard deviation on any data set, and ahead on at least two.
 
-    python benchmarks/bench_baselines.py [--data digits openmoji] [--seeds 0 1 2] [--fractions 1 0.1]
+    python benchmarks/bench_baselines.py [--data digits openmoji icons] [--seeds 0 1 2] [--fractions 1 0.1]
 
 Resumable: each finished (data set, fraction, seed) is saved atomically under `--state` and read back.
 """
@@ -33,13 +33,10 @@ from polymodal.data.recipes import build
 from polymodal.paths import data_home, home
 
 CLASSICAL = ("linear-probe", "lightgbm", "knn")
-EXTRA_SETUPS = {  # data sets of this benchmark beyond bench_accuracy's
-    "icons": {"label": "context", "encoders": {"image": "efficientnet-lite0", "name": "minilm"}},
-}
 
 
 def setup(name: str) -> dict:
-    return {**SETUPS, **EXTRA_SETUPS}[name]
+    return SETUPS[name]
 
 
 def table_for(name: str, fraction: float, seed: int) -> Path:
@@ -122,7 +119,7 @@ def candidate_table(name: str, fraction: float, rows: pd.DataFrame) -> list[str]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", default=["digits", "openmoji"], choices=[*SETUPS, *EXTRA_SETUPS])
+    parser.add_argument("--data", nargs="+", default=["digits", "openmoji", "icons"], choices=list(SETUPS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.1])
     parser.add_argument("--epochs", type=int, default=40)
