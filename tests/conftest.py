@@ -16,6 +16,15 @@ from PIL import Image
 # session (subprocesses inherit it), never to the user's ~/.cache/polymodal.
 os.environ["POLYMODAL_HOME"] = tempfile.mkdtemp(prefix="polymodal-test-")
 
+# Under pytest-xdist (`make test` runs two workers on two cores) each worker computes on one thread: two
+# workers of two threads each would oversubscribe the cores, and one thread per small test wastes less in
+# synchronisation. Subprocesses the tests start inherit the setting.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
 pytest_plugins = ["tests.serving_fixtures"]  # runs shared by tests/serve and tests/export, fitted once
 
 

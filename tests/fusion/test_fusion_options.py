@@ -104,8 +104,9 @@ def test_cli_forms_and_mistakes():
 def test_flat_options_reach_the_fusion_but_not_the_baselines(tmp_path):
     """Baselines are concat over one column: before per-fusion options they received the gated fusion's
     `gate_rank` too, and the fit failed."""
+    # the saved model must be the fusion: no ensemble, no classical candidate (LightGBM reads these numbers)
     p = pm.Predictor("y", fusion="gated", fusion_options={"gate_rank": 0}, hidden=8, epochs=2, ensemble=False,
-                     progress=False).fit(_numbers(), out=tmp_path / "run")  # the saved model must be the fusion
+                     classical="none", progress=False).fit(_numbers(), out=tmp_path / "run")
     assert {c.name for c in p.candidates_} == {"gated", "only:x1", "only:x2"}
     assert "gate.weight" in p.model_.fusion.state_dict()  # the full gate (rank 0), not the factored one
     again = pm.load(tmp_path / "run")
@@ -114,8 +115,9 @@ def test_flat_options_reach_the_fusion_but_not_the_baselines(tmp_path):
 
 def test_per_fusion_options_build_each_fusion_and_reload(tmp_path):
     options = {"gated": {"gate_rank": 0}, "attention": {"width": 8}}
+    # classical="none": the saved model must be one of these fusions (LightGBM reads the numbers too)
     p = pm.Predictor("y", fusion="gated,attention", fusion_options=options, hidden=16, epochs=2, baselines=False,
-                     progress=False).fit(_numbers(), out=tmp_path / "run")
+                     classical="none", progress=False).fit(_numbers(), out=tmp_path / "run")
     saved = {name: load_file(str(tmp_path / "run" / "candidates" / f"{name}.safetensors"))
              for name in ("gated", "attention")}
     assert "fusion.gate.weight" in saved["gated"]  # the full gate
@@ -156,7 +158,7 @@ def test_cli_fit_passes_fusion_options_and_lists_fusions(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["fit", str(table), "--label", "y", "--fusion", "gated,late", "--epochs", "2", "--hidden", "8",
                  "--fusion-option", "gated.gate_rank=0", "--fusion-option", "late.combine=vote",
-                 "--no-baselines", "--out", str(out)]) == 0
+                 "--no-baselines", "--classical", "none", "--out", str(out)]) == 0  # the saved model: a fusion
     recorded = json.loads((out / "polymodal.json").read_text())["fit"]["fusion_options"]
     assert recorded == {"gated": {"gate_rank": 0}, "late": {"combine": "vote"}}
     best = json.loads((out / "model.json").read_text())

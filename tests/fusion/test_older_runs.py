@@ -25,8 +25,10 @@ def test_a_run_saved_with_an_older_default_still_loads(fusion, tmp_path):
     n = 60
     df = pd.DataFrame({"x1": torch.randn(n, generator=rng).tolist(), "x2": torch.randn(n, generator=rng).tolist(),
                        "y": ["p", "q"] * (n // 2)})
+    # classical="none": the saved model must be the fusion whose options are under test (LightGBM reads these
+    # numbers too, and an ensemble with it could be saved instead)
     p = pm.Predictor("y", fusion=fusion, fusion_options=old_options, hidden=8, epochs=2, baselines=False,
-                     progress=False).fit(df, out=tmp_path / "run")
+                     classical="none", progress=False).fit(df, out=tmp_path / "run")
     model_json = tmp_path / "run" / "model.json"
     cfg = json.loads(model_json.read_text())
     cfg["fusion_options"] = {}  # as the older polymodal recorded it: nothing about an option it did not have
