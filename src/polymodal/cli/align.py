@@ -42,7 +42,8 @@ def add_parser(sub) -> None:
     add_schema_flags(p, label=False)
     p.add_argument("--pair", metavar="COL,COL[,COL]", help="the columns to align (default: every image/audio/text "
                    "column)")
-    p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc")
+    p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column); "
+                   "a speech column: COLUMN=whisper-asr or COLUMN=whisper (pip install 'polymodal[speech]')")
     default(p.add_argument("--loss", choices=("infonce", "siglip"), help="contrastive loss"), aligner="loss")
     default(p.add_argument("--dim", type=int, help="size of the shared space"), aligner="dim")
     p.add_argument("--lock", action="append", metavar="COL", help="LiT: keep this column's pretrained features as "

@@ -97,7 +97,8 @@ def add_parser(sub) -> None:
     p.add_argument("--fusion-option", action="append", metavar="[FUSION.]KEY=VALUE",
                    help="a fusion's constructor option, e.g. gated.gate_rank=0 or attention.width=32 (repeat; "
                         "without FUSION. it reaches every fusion trained)")
-    p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column)")
+    p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column); "
+                   "a speech column: COLUMN=whisper-asr or COLUMN=whisper (pip install 'polymodal[speech]')")
     p.add_argument("--encoder-mode", choices=("frozen", "last", "full"), help="override every encoder's mode")
     default(p.add_argument("--task", choices=(*PREDICTOR_TASKS, "caption", *generate.TASKS),
                            help="what to learn: a predictor's task, captions, or text-to-X generation"),

@@ -111,7 +111,7 @@ class EncoderSpec:
 
 ENCODERS: dict[str, EncoderSpec] = {}
 _MODULES = ("scratch_image", "scratch_text", "scratch_audio", "tabular", "mfcc", "efficientnet", "minilm", "hf",
-            "efficientnet_grid", "mel_frames")
+            "efficientnet_grid", "mel_frames", "whisper", "whisper_asr")
 
 
 def register_encoder(name: str, roles: Sequence[str], *, pretrained: bool = False, summary: str = ""):

@@ -13,7 +13,8 @@ fails, `POLYMODAL_ONNX=0`) runs PyTorch eager under `torch.inference_mode()`.
 An encoder exports without extra code when its input is one tensor. Others (text:
 strings are tokenised in Python) define `onnx_inputs(batch) -> dict[str, Tensor]` and
 `onnx_graph() -> nn.Module` whose forward takes those tensors, in order, and returns
-the pooled features.
+the pooled features. An encoder that does not compute in PyTorch sets `exports = False`
+and always runs its own forward.
 
 Image encoders (an `ImageLoader` and no hooks of their own) can also be run from pixels:
 `fast_forward(encoder, pixels=True)` takes uint8 `[B, H, W, 3]` batches (`ImageLoader.pixels`)
@@ -322,6 +323,10 @@ def _why_not_onnx(encoder: Encoder, backend: str) -> str:
         return "POLYMODAL_ONNX=0"
     if encoder.mode != "frozen":
         return f"the encoder trains (mode {encoder.mode!r})"
+    if not getattr(encoder, "exports", True):
+        # Not a torch graph (Whisper runs in CTranslate2): tracing it would record its output as a
+        # constant, which the first batch's parity check cannot catch.
+        return "it does not run in PyTorch (exports = False)"
     if not hasattr(encoder, "onnx_inputs") and not isinstance(encoder.loader().empty(), torch.Tensor):
         return "its input is not a tensor and it defines no onnx_inputs()"
     try:
