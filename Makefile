@@ -30,10 +30,12 @@ demo: install
 
 # compileall: this machine sets PYTHONDONTWRITEBYTECODE=1, so without it every process the tests start
 # (kill tests, CLI runs) compiles polymodal's modules again; existing .pyc files are still read.
+# Two pytest-xdist workers, one per core, each on one thread (tests/conftest.py); --dist loadscope keeps a
+# module's tests on one worker, so its module-scoped fixtures are built once.
 test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m compileall -q src
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
