@@ -65,8 +65,12 @@ def run(name: str, fraction: float, seed: int, epochs: int) -> pd.DataFrame:
     return df.assign(seed=seed, fraction=fraction, train_rows=p.split_sizes_["train"])
 
 
+def state_path(state: Path, name: str, fraction: float, seed: int, epochs: int) -> Path:
+    return state / f"{name}-frac{fraction:g}-seed{seed}-epochs{epochs}.csv"
+
+
 def run_or_load(state: Path, name: str, fraction: float, seed: int, epochs: int) -> pd.DataFrame:
-    path = state / f"{name}-frac{fraction:g}-seed{seed}-epochs{epochs}.csv"
+    path = state_path(state, name, fraction, seed, epochs)
     if path.exists():
         print(f"{name} {fraction:g} seed {seed}: read from {path}", flush=True)
         return pd.read_csv(path)
@@ -125,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "baselines")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="write the section from the pairs already finished under --state; fit nothing")
     args = parser.parse_args(argv)
     command = f"python benchmarks/bench_baselines.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
     head = ["## The saved model against the classical baselines", "", f"Command: `{command.strip()}`", "",
@@ -136,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[tuple[str, float], list[pd.DataFrame]] = {(n, f): [] for f in args.fractions for n in args.data}
     for key in results:
         for seed in args.seeds:
+            path = state_path(args.state, key[0], key[1], seed, args.epochs)
+            if args.finished_only and not path.exists():
+                continue
             results[key].append(run_or_load(args.state, key[0], key[1], seed, args.epochs))
             lines = [*head, *section(results, args.seeds), f"Load average at the last update: "
                      f"{load_average().removeprefix('load average ')}."]
