@@ -70,7 +70,7 @@ def test_cca_finds_the_canonical_correlations():
     a = np.hstack([latent, rng.normal(size=(2000, 3))]) @ rng.normal(size=(5, 5))
     b = np.hstack([latent @ [[2.0, 0], [0, -1]], rng.normal(size=(2000, 2))])
     space = build_method("cca", ["a", "b"], 4, reg=1e-6, power=1.0)
-    space.solve({"a": a, "b": b})
+    space.fit({"a": a, "b": b})
     assert space.correlations_[:2].min() > 0.99 and space.correlations_[2:].max() < 0.1
     za, zb = space.embed("a", a), space.embed("b", b)
     assert np.mean(np.sum(za * zb, axis=1)) > 0.95

@@ -1,28 +1,58 @@
 """An affine shared space: each column's features are standardised with the training mean and
 standard deviation, multiplied by a solved matrix, and L2-normalised. CCA, Procrustes and ridge
 maps are all of this form, so they share storage, embedding and the export as a linear layer
-(used to start the contrastive heads at the closed-form solution)."""
+(used to start the contrastive heads at the closed-form solution).
+
+They also share their costly first step, `prepare`: each column standardised and its covariance
+eigendecomposed once. Every option set of every affine method then solves from it (whitening with
+any ridge, principal directions, ridge solutions are all cheap in that eigenbasis), so a grid of
+options costs little more than one solve."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .base import ClosedForm, Features, unit
 
 
-def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z, mean, scale): z = (x - mean) / scale; constant features keep scale 1 (they carry nothing)."""
+@dataclass
+class Eigen:
+    """A standardised column z = (x - mean) / scale, z's covariance = vectors diag(values) vectors^T
+    (values in decreasing order, clipped at 0), and z in that eigenbasis, coords = z @ vectors."""
+    coords: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    values: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass
+class Prepared:
+    columns: dict[str, Eigen]
+    memo: dict = field(default_factory=dict)  # results a method reuses across its option sets
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.columns.values())).coords)
+
+    def cross(self, a: str, b: str) -> np.ndarray:
+        """coords_a^T coords_b / n, the cross-covariance of two columns in their eigenbases (memoised)."""
+        key = ("cross", a, b)
+        if key not in self.memo:
+            self.memo[key] = self.columns[a].coords.T @ self.columns[b].coords / self.rows
+        return self.memo[key]
+
+
+def eigen(x: np.ndarray) -> Eigen:
     x = np.asarray(x, dtype=np.float64)
     mean, std = x.mean(0), x.std(0)
-    scale = np.where(std > 1e-8, std, 1.0)
-    return (x - mean) / scale, mean, scale
-
-
-def pca(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The top-k principal directions `[D, k]` of centred rows `z` and their variances `[k]`."""
+    scale = np.where(std > 1e-8, std, 1.0)  # constant features keep scale 1: they carry nothing
+    z = (x - mean) / scale
     values, vectors = np.linalg.eigh(z.T @ z / len(z))
-    order = np.argsort(values)[::-1][:k]
-    return vectors[:, order], np.maximum(values[order], 0.0)
+    vectors = np.ascontiguousarray(vectors[:, ::-1])
+    return Eigen(z @ vectors, mean, scale, np.maximum(values[::-1], 0.0), vectors)
 
 
 class AffineSpace(ClosedForm):
@@ -30,14 +60,18 @@ class AffineSpace(ClosedForm):
         super().__init__(columns, dim)
         self.maps: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # column -> mean, scale, weight
 
-    def store(self, column: str, mean: np.ndarray, scale: np.ndarray, weight: np.ndarray) -> None:
-        """Keep a column's map at float32 precision, as saved: a reloaded space embeds bit for bit alike."""
-        self.maps[column] = tuple(np.asarray(a, dtype=np.float32).astype(np.float64) for a in (mean, scale, weight))
+    @classmethod
+    def prepare(cls, feats: Features) -> Prepared:
+        return Prepared({c: eigen(x) for c, x in feats.items()})
 
-    def rank(self, feats: Features) -> int:
+    def store(self, column: str, e: Eigen, weight: np.ndarray) -> None:
+        """Keep a column's map at float32 precision, as saved: a reloaded space embeds bit for bit alike."""
+        self.maps[column] = tuple(np.asarray(a, dtype=np.float32).astype(np.float64) for a in (e.mean, e.scale, weight))
+
+    def rank(self, prepared: Prepared) -> int:
         """Dimensions a solution can have: `dim`, each column's width and the rows' rank bound it."""
-        n = len(next(iter(feats.values())))
-        return max(1, min(self.dim, n - 1, *(feats[c].shape[1] for c in self.columns)))
+        widths = [prepared.columns[c].coords.shape[1] for c in self.columns]
+        return max(1, min(self.dim, prepared.rows - 1, *widths))
 
     def embed(self, column: str, x: np.ndarray) -> np.ndarray:
         x = self._check(column, x, len(self.maps[column][0]) if column in self.maps else -1)

@@ -23,7 +23,7 @@ class ASIFSpace(ClosedForm):
     def options(self) -> dict:
         return {"k": self.k, "p": self.p}
 
-    def solve(self, feats: Features) -> None:
+    def solve(self, feats: Features) -> None:  # nothing to prepare: the anchors are the features
         self.anchors = {c: unit_rows(feats[c], f"anchors of {c}", np.float32) for c in self.columns}
 
     def embed(self, column: str, x: np.ndarray) -> np.ndarray:

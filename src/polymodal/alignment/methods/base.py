@@ -5,8 +5,9 @@ gradient descent: on a few hundred or thousand pairs such baselines are hard to 
 Each is built from flat typed arguments, `columns` (sorted) and `dim` (the largest space it may
 use) plus its own options, and offers:
 
-- `solve(feats)`: `feats` maps each column to `[n, D_c]` features of the same n rows, row i of
-  every column being one coupled example;
+- `fit(feats)`: `feats` maps each column to `[n, D_c]` features of the same n rows, row i of
+  every column being one coupled example; it is `solve(prepare(feats))`, where `prepare` (a
+  classmethod) does the work that does not depend on the options, shared by the grid;
 - `embed(column, x)`: `[m, D_c]` features -> `[m, out_dim]` float32 unit rows (a row may be zero
   only where a method says so, e.g. ASIF for a sample dissimilar to every anchor);
 - `tensors()` / `set_tensors()`: its solved state as named arrays (safetensors in a run, no pickle),
@@ -46,8 +47,16 @@ class ClosedForm:
     def options(self) -> dict:
         return {}
 
-    def solve(self, feats: Features) -> None:
+    @classmethod
+    def prepare(cls, feats: Features):
+        return feats
+
+    def solve(self, prepared) -> None:
         raise NotImplementedError
+
+    def fit(self, feats: Features):
+        self.solve(self.prepare(feats))
+        return self
 
     def embed(self, column: str, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -118,22 +127,35 @@ def mean_recall_at_1(space, feats: Features, keys: np.ndarray) -> float:
     return float(np.mean(recalls))
 
 
-def fit_on_validation(name: str, columns: list[str], dim: int, train: Features,
-                      val: Features | None = None, val_keys: np.ndarray | None = None) -> tuple[ClosedForm, dict]:
+def fit_on_validation(name: str, columns: list[str], dim: int, train: Features, val: Features | None = None,
+                      val_keys: np.ndarray | None = None, cache: dict | None = None) -> tuple[ClosedForm, dict]:
     """Solve `name` for every option set of its grid on `train`; keep the best mean Recall@1 on `val`
-    (the grid's first entry when fewer than 2 validation rows). Returns the method and each option set's score."""
+    (the grid's first entry when fewer than 2 validation rows). Returns the method and each option set's
+    score. `cache` (a dict kept across calls on the same `train`) shares `prepare` between methods."""
     load_all()
     grid = METHODS[name].grid(sorted(columns)) if name in METHODS else [{}]
     usable = val is not None and val_keys is not None and len(val_keys) >= 2
     best, scores = None, {}
+    prepared = _prepared(METHODS.get(name), train, cache)
     for options in grid if usable else grid[:1]:
         space = build_method(name, columns, dim, **options)
-        space.solve(train)
+        space.solve(prepared)
         score = mean_recall_at_1(space, val, val_keys) if usable else float("nan")
         scores[_label(options)] = score
         if best is None or score > best[1]:
             best = (space, score)
     return best[0], scores
+
+
+def _prepared(cls, train: Features, cache: dict | None):
+    if cls is None:
+        return train
+    if cache is None:
+        return cls.prepare(train)
+    key = cls.prepare.__qualname__  # methods inheriting one prepare share its result
+    if key not in cache:
+        cache[key] = cls.prepare(train)
+    return cache[key]
 
 
 def _label(options: dict) -> str:

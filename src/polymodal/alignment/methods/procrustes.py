@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .affine import AffineSpace, pca, standardise
-from .base import Features, register_method
+from .affine import AffineSpace, Prepared
+from .base import register_method
 
 
 @register_method("procrustes")
@@ -26,16 +26,19 @@ class Procrustes(AffineSpace):
     def options(self) -> dict:
         return {"reference": self.reference, "whiten": self.whiten}
 
-    def solve(self, feats: Features) -> None:
-        k = self.rank(feats)
-        reduced = {}
+    def solve(self, prepared: Prepared) -> None:
+        k = self.rank(prepared)
+        scale = {c: self._scale(prepared, c, k) for c in self.columns}
+        ref = self.columns[self.reference]
         for c in self.columns:
-            z, mean, scale = standardise(feats[c])
-            directions, variances = pca(z, k)
-            if self.whiten:  # a small floor keeps directions of near-zero variance from exploding
-                directions = directions / np.sqrt(variances + 1e-3 * max(variances.mean(), 1e-12))
-            reduced[c] = (z @ directions, mean, scale, directions)
-        target = reduced[self.columns[self.reference]][0]
-        for c, (projected, mean, scale, directions) in reduced.items():
-            u, _, vt = np.linalg.svd(projected.T @ target, full_matrices=False)
-            self.store(c, mean, scale, directions @ (u @ vt))
+            # (coords_c * s_c)^T (coords_ref * s_ref) in the top-k principal coordinates of both
+            cross = scale[c][:, None] * prepared.cross(c, ref)[:k, :k] * scale[ref][None, :]
+            u, _, vt = np.linalg.svd(cross)
+            e = prepared.columns[c]
+            self.store(c, e, e.vectors[:, :k] @ (scale[c][:, None] * (u @ vt)))
+
+    def _scale(self, prepared: Prepared, column: str, k: int) -> np.ndarray:
+        values = prepared.columns[column].values[:k]
+        if not self.whiten:
+            return np.ones(k)
+        return 1.0 / np.sqrt(values + 1e-3 * max(values.mean(), 1e-12))  # the floor tames near-empty directions

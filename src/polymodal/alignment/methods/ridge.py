@@ -1,19 +1,16 @@
 """Least-squares (ridge) maps into one reference column's space: the reference is standardised
-and reduced to its top-k principal directions, and every other column gets the linear map that
-predicts those coordinates from its own standardised features, W = (Z^T Z / n + alpha I)^-1 Z^T Y / n
-(features are standardised, so alpha is relative to a mean eigenvalue of 1). Unlike a rotation it
-may stretch and mix directions, which pays off when the spaces are related but not isometric;
-the reference column and alpha are chosen on validation."""
+and reduced to its top-k principal coordinates Y, and every other column gets the linear map that
+predicts Y from its own standardised features, W = (Z^T Z / n + alpha I)^-1 Z^T Y / n (features are
+standardised, so alpha is relative to a mean eigenvalue of 1). Unlike a rotation it may stretch
+and mix directions, which pays off when the spaces are related but not isometric; the reference
+column and alpha are chosen on validation."""
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.linalg
+from .affine import AffineSpace, Prepared
+from .base import register_method
 
-from .affine import AffineSpace, pca, standardise
-from .base import Features, register_method
-
-ALPHAS = (0.01, 0.1, 1.0, 10.0)
+ALPHAS = (1.0, 0.01, 0.1, 10.0)  # the first is the default
 
 
 @register_method("ridge")
@@ -24,22 +21,16 @@ class Ridge(AffineSpace):
 
     @classmethod
     def grid(cls, columns: list[str]) -> list[dict]:
-        return [{"reference": r, "alpha": a} for a in (1.0, *(a for a in ALPHAS if a != 1.0))
-                for r in range(len(columns))]
+        return [{"reference": r, "alpha": a} for a in ALPHAS for r in range(len(columns))]
 
     def options(self) -> dict:
         return {"reference": self.reference, "alpha": self.alpha}
 
-    def solve(self, feats: Features) -> None:
-        k = self.rank(feats)
+    def solve(self, prepared: Prepared) -> None:
+        k = self.rank(prepared)
         ref = self.columns[self.reference]
-        z_ref, mean, scale = standardise(feats[ref])
-        directions, _ = pca(z_ref, k)
-        target = z_ref @ directions
-        self.store(ref, mean, scale, directions)
+        self.store(ref, prepared.columns[ref], prepared.columns[ref].vectors[:, :k])
         for c in self.columns:
-            if c == ref:
-                continue
-            z, mean, scale = standardise(feats[c])
-            gram = z.T @ z / len(z) + self.alpha * np.eye(z.shape[1])
-            self.store(c, mean, scale, scipy.linalg.solve(gram, z.T @ target / len(z), assume_a="pos"))
+            if c != ref:  # in c's eigenbasis the ridge solve is a division by (eigenvalue + alpha)
+                e = prepared.columns[c]
+                self.store(c, e, e.vectors @ (prepared.cross(c, ref)[:, :k] / (e.values + self.alpha)[:, None]))
