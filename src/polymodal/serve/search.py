@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..encoders.online import ColumnEncoder, load_cell
 from ..errors import PolymodalError
