@@ -68,6 +68,8 @@ def test_bad_methods_are_named_before_any_work(tiny_table):
         pm.Aligner(method="pca")
     with pytest.raises(PolymodalError, match="unknown init 'zeros'"):
         pm.Aligner(init="zeros")
+    with pytest.raises(PolymodalError, match="method 'cca' trains no heads"):
+        pm.Aligner(["photo", "caption"], lock=["photo"], method="cca", progress=False).fit(tiny_table)
     # a closed form needs frozen features: said before any feature is extracted (gru is trainable)
     with pytest.raises(PolymodalError, match=r"'caption' uses the trainable encoder 'gru'.*'contrastive' or 'auto'"):
         pm.Aligner(["photo", "caption"], encoders={"text": "gru", "image": "efficientnet-lite0"},

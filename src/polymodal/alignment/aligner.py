@@ -34,7 +34,7 @@ from ..training.data import ArrayData, take
 from ..training.loop import predict_logits, train
 from ..training.settings import check_settings
 from . import run_io
-from .candidates import CONTRASTIVE, check_method, choose, closed_form_ready, fit_closed_forms, space_outputs
+from .candidates import CONTRASTIVE, check_method, choose, fit_closed_forms, space_outputs, trainable_columns
 from .model import AlignmentModel
 from .task import AlignmentTask
 
@@ -103,7 +103,10 @@ class Aligner(Job):
 
     def _check_closed_form(self) -> None:
         """Before extracting anything: a closed form asked for needs cached features in every column."""
-        trainable = closed_form_ready(self.encoders_)
+        trainable = trainable_columns(self.encoders_)
+        if self.method not in ("auto", CONTRASTIVE) and self.lock:
+            raise PolymodalError(f"lock (LiT) keeps a column's features for the contrastive heads; method "
+                                 f"{self.method!r} trains no heads: drop lock or use method 'contrastive' or 'auto'")
         if self.method not in ("auto", CONTRASTIVE) and trainable:
             raise PolymodalError(f"method {self.method!r} solves the space from frozen features, but "
                                  + ", ".join(f"{c!r} uses the trainable encoder {self.encoders_[c].name!r}"
@@ -140,7 +143,7 @@ class Aligner(Job):
         then the choice on validation; keeps every candidate until the fit is scored."""
         started = time.time()
         self.spaces_, self.closed_form_ = {}, {}
-        if not closed_form_ready(self.encoders_):
+        if not trainable_columns(self.encoders_):
             self.spaces_, self.closed_form_ = fit_closed_forms(self.columns_, self.dim, splits["train"],
                                                                splits["val"])
         self.model_, self.history_, self.best_epoch_, self.init_used_ = None, [], None, None

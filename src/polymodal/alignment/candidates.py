@@ -33,8 +33,8 @@ def check_method(method: str) -> None:
         raise PolymodalError(f"unknown alignment method {method!r}; valid: {', '.join(method_choices())}")
 
 
-def closed_form_ready(encoders: dict) -> list[str]:
-    """The aligned columns whose encoder is trainable (no cached features): closed forms cannot use them."""
+def trainable_columns(encoders: dict) -> list[str]:
+    """The aligned columns whose encoder is trainable (no cached features): closed forms need none."""
     return sorted(c for c, e in encoders.items() if not is_cached(e))
 
 
