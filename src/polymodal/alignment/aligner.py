@@ -34,7 +34,7 @@ from ..training.data import ArrayData, take
 from ..training.loop import predict_logits, train
 from ..training.settings import check_settings
 from . import run_io
-from .candidates import CONTRASTIVE, check_method, choose, fit_closed_forms, space_outputs, trainable_columns
+from .candidates import CONTRASTIVE, MIN_ROWS, check_method, choose, fit_closed_forms, space_outputs, trainable_columns
 from .model import AlignmentModel
 from .task import AlignmentTask
 
@@ -146,6 +146,9 @@ class Aligner(Job):
         if not trainable_columns(self.encoders_):
             self.spaces_, self.closed_form_ = fit_closed_forms(self.columns_, self.dim, splits["train"],
                                                                splits["val"])
+        if self.method not in ("auto", CONTRASTIVE, *self.spaces_):
+            raise PolymodalError(f"method {self.method!r} needs at least {MIN_ROWS} training rows with every "
+                                 f"column of {', '.join(self.columns_)} present")
         self.model_, self.history_, self.best_epoch_, self.init_used_ = None, [], None, None
         if self.method in ("auto", CONTRASTIVE):
             self._train(splits, run, resume)

@@ -18,6 +18,7 @@ from ..training.data import ArrayData
 from .methods import fit_on_validation, method_names
 
 CONTRASTIVE = "contrastive"
+MIN_ROWS = 3  # complete training rows a closed form needs: a centred covariance of rank 2 at least
 # Ties on validation go to the simpler method: fewer dimensions, nothing trained (Occam; and on a
 # small validation split exact ties are common).
 TIE_ORDER = ("cca", "procrustes", "ridge", "asif", CONTRASTIVE)
@@ -46,12 +47,11 @@ def complete_rows(part: ArrayData, columns: list[str]) -> tuple[dict[str, np.nda
 
 
 def fit_closed_forms(columns: list[str], dim: int, train: ArrayData, val: ArrayData) -> tuple[dict, dict]:
-    """Every registered closed form, its options chosen on `val`: ({name: space}, {name: details})."""
+    """Every registered closed form, its options chosen on `val`: ({name: space}, {name: details});
+    none with fewer than `MIN_ROWS` complete training rows (nothing to solve with)."""
     feats, _ = complete_rows(train, columns)
-    n = len(next(iter(feats.values())))
-    if n < 3:
-        raise PolymodalError(f"closed-form alignment needs at least 3 training rows with every column of "
-                             f"{', '.join(columns)} present; got {n}")
+    if len(next(iter(feats.values()))) < MIN_ROWS:
+        return {}, {}
     val_feats, val_keys = complete_rows(val, columns)
     spaces, details, cache = {}, {}, {}
     for name in method_names():
