@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--method", default="auto")
-    parser.add_argument("--init", default="cca", choices=("cca", "random"))
+    parser.add_argument("--init", default="random", choices=("random", "cca"))
     parser.add_argument("--data", nargs="+", default=list(SETUPS), choices=list(SETUPS))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--no-zero-shot", action="store_true", help="skip the zero-shot row (it fits a Predictor)")

@@ -53,8 +53,8 @@ def add_parser(sub) -> None:
     default(p.add_argument("--method", choices=METHODS, help="how the shared space is made: contrastive heads, a "
                            "closed form on the frozen features (cca, procrustes, ridge, asif), or auto: fit them "
                            "all and keep the best mean Recall@1 on validation"), aligner="method")
-    default(p.add_argument("--init", choices=("cca", "random"), help="where the contrastive heads start: the CCA "
-                           "solution (when every column is cached) or random weights"), aligner="init")
+    default(p.add_argument("--init", choices=("random", "cca"), help="where the contrastive heads start: random "
+                           "weights, or the CCA solution (when every column is cached)"), aligner="init")
     default(p.add_argument("--loss", choices=("infonce", "siglip"), help="contrastive loss"), aligner="loss")
     default(p.add_argument("--dim", type=int, help="size of the shared space"), aligner="dim")
     p.add_argument("--lock", action="append", metavar="COL", help="LiT: keep this column's pretrained features as "
