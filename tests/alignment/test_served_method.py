@@ -21,7 +21,7 @@ METHODS = ["contrastive", "asif", "cca", "procrustes", "ridge"]
 @pytest.fixture(scope="module")
 def auto(shapes, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "auto"
-    a = pm.Aligner(["audio", "caption"], encoders=ENCODERS, epochs=8, batch_size=64, progress=False)
+    a = pm.Aligner(["audio", "caption"], encoders=ENCODERS, epochs=8, batch_size=64, init="cca", progress=False)
     return a.fit(shapes, out=run), run
 
 
@@ -36,7 +36,7 @@ def test_auto_reports_every_method_both_ways_and_serves_the_validation_best(auto
         assert all(0 <= validation[m][direction] <= 1 for m in METHODS)
         assert entry["learned"][direction] == entry["methods"][a.method_][direction]
         assert entry["methods"]["cca"][direction]["recall@1"] > 3 * entry["learned"][direction]["chance_recall@1"]
-    assert a.metrics_["selection"]["init"] is None  # random heads by default (init="cca": test_choice.py)
+    assert a.metrics_["selection"]["init"] == "cca"  # the contrastive heads started at the CCA solution
     card = (run / "README.md").read_text()
     assert f"**{a.method_}** (served)" in card and all(f"| {m} |" in card for m in METHODS if m != a.method_)
     assert "chance" in card and "val R@1" in card
