@@ -79,3 +79,8 @@ def test_cca_finds_the_canonical_correlations():
 def test_unknown_method_is_named():
     with pytest.raises(PolymodalError, match="unknown closed-form alignment method 'pca'; valid: asif, cca"):
         build_method("pca", ["a", "b"], 8)
+
+
+def test_without_validation_rows_the_grid_default_is_kept():
+    space, scores = fit_on_validation("cca", ["a", "b"], 8, related(40, 0))
+    assert space.options() == {"reg": 0.1, "power": 4.0} and list(scores.values()) == [None]

@@ -140,9 +140,9 @@ def fit_on_validation(name: str, columns: list[str], dim: int, train: Features, 
     for options in grid if usable else grid[:1]:
         space = build_method(name, columns, dim, **options)
         space.solve(prepared)
-        score = mean_recall_at_1(space, val, val_keys) if usable else float("nan")
+        score = mean_recall_at_1(space, val, val_keys) if usable else None  # JSON null, not NaN
         scores[_label(options)] = score
-        if best is None or score > best[1]:
+        if best is None or (score is not None and score > best[1]):
             best = (space, score)
     return best[0], scores
 
