@@ -68,6 +68,15 @@ def test_caption_and_generation_flags_reach_their_jobs(captured):
     assert (generator["n_mels"], generator["audio_frames"]) == (32, 16)
 
 
+def test_align_method_and_init_reach_the_aligner_and_a_bad_method_fits_nothing(captured, capsys):
+    with pytest.raises(Captured):
+        main(["align", "t.csv", "--method", "cca", "--init", "random", "--out", "r"])
+    assert (captured[0][1]["method"], captured[0][1]["init"]) == ("cca", "random")
+    with pytest.raises(SystemExit):
+        main(["align", "t.csv", "--method", "clip"])
+    assert "--method: invalid choice: 'clip'" in capsys.readouterr().err and len(captured) == 1
+
+
 def test_a_flag_the_task_does_not_take_is_an_error(captured, capsys):
     assert main(["fit", "t.csv", "--task", "caption", "--modality-dropout", "0.5"]) == 2
     assert "--modality-dropout is not an option of --task caption" in capsys.readouterr().err

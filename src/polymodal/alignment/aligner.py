@@ -5,10 +5,17 @@ audio-text, audio-image, or all three), learned on top of frozen unimodal encode
     a.evaluate(test_table)              # Recall@1/5/10 both ways, against ASIF and chance
     a.embed("caption", ["a red apple"]) # L2-normalised vectors in the shared space
     Aligner.load("runs/align")          # or polymodal.load(...)
+
+`method` picks how the space is made: `contrastive` heads trained by the loop, or a closed form
+solved from the frozen features (`cca`, `procrustes`, `ridge`, `asif`; see methods/). `auto` (the
+default) fits them all and keeps the best mean Recall@1 on validation; the closed forms are fitted
+as baselines under any method whenever the features are cached, and the report lists them all.
+Whatever is chosen is what `embed`, `search`, the index builder, zero-shot and serving use.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +30,17 @@ from ..errors import PolymodalError
 from ..runs.figures import where_from
 from ..runs.job import Job
 from ..schema import Schema, detect_schema
-from ..training.data import ArrayData
+from ..training.data import ArrayData, take
 from ..training.loop import predict_logits, train
 from ..training.settings import check_settings
 from . import run_io
+from .candidates import CONTRASTIVE, MIN_ROWS, check_method, choose, fit_closed_forms, space_outputs, trainable_columns
 from .model import AlignmentModel
 from .task import AlignmentTask
 
 ALIGNABLE = ("image", "audio", "text", "video")
 LOSSES = ("infonce", "siglip")
+INITS = ("random", "cca")  # where the contrastive heads start; "cca": see model.py (measured, not better)
 
 
 class Aligner(Job):
@@ -43,16 +52,20 @@ class Aligner(Job):
                  lock: list[str] | None = None, temperature: float = 0.07, epochs: int = 30, batch_size: int = 256,
                  lr: float = 1e-3, weight_decay: float = 0.05, patience: int = 6, seed: int = 0,
                  key: str | None = None, overrides: dict[str, str] | None = None, on_error: str = "error",
-                 pretrained: bool = True, encoder_mode: str | None = None, progress: bool = True):
+                 pretrained: bool = True, encoder_mode: str | None = None, method: str = "auto",
+                 init: str = "random", progress: bool = True):
         if loss not in LOSSES:
             raise PolymodalError(f"unknown alignment loss {loss!r}; valid: {', '.join(LOSSES)}")
+        check_method(method)
+        if init not in INITS:
+            raise PolymodalError(f"unknown init {init!r} for the contrastive heads; valid: {', '.join(INITS)}")
         # stored as given (scikit-learn's rule, so clone() works)
         self.columns, self.encoders, self.loss = columns, encoders, loss
         self.dim, self.hidden, self.dropout, self.lock = dim, hidden, dropout, lock
         self.temperature, self.epochs, self.batch_size, self.lr = temperature, epochs, batch_size, lr
         self.weight_decay, self.patience, self.seed, self.key = weight_decay, patience, seed, key
         self.overrides, self.on_error, self.pretrained = overrides, on_error, pretrained
-        self.encoder_mode, self.progress = encoder_mode, progress
+        self.encoder_mode, self.method, self.init, self.progress = encoder_mode, method, init, progress
 
     # ----------------------------------------------------------------- fit
     def fit(self, data, *, out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
@@ -74,18 +87,32 @@ class Aligner(Job):
         torch.manual_seed(self.seed)
         self.encoders_ = choose_encoders(self.schema_, self.columns_, parse_encoder_spec(self.encoders),
                                          pretrained=self.pretrained, mode=self.encoder_mode)
+        self._check_closed_form()
         for column, encoder in self.encoders_.items():
             encoder.prepare(table.df[column].iloc[parts["train"]].dropna().tolist())
         arrays = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         arrays.targets = self._keys(table.df)
         splits = {k: arrays.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
-        self._train(splits, run, resume)
+        self._fit_candidates(splits, run, resume)
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.eval_split_ = "test" if len(parts["test"]) else "val"
         self.estimate_ = where_from(self.eval_split_, len(parts[self.eval_split_]))
         self.metrics_ = self._score(splits)
         self._finish_fit(run)
         return self
+
+    def _check_closed_form(self) -> None:
+        """Before extracting anything: a closed form asked for needs cached features in every column."""
+        trainable = trainable_columns(self.encoders_)
+        if self.method not in ("auto", CONTRASTIVE) and self.lock:
+            raise PolymodalError(f"lock (LiT) keeps a column's features for the contrastive heads; method "
+                                 f"{self.method!r} trains no heads: drop lock or use method 'contrastive' or 'auto'")
+        if self.method not in ("auto", CONTRASTIVE) and trainable:
+            raise PolymodalError(f"method {self.method!r} solves the space from frozen features, but "
+                                 + ", ".join(f"{c!r} uses the trainable encoder {self.encoders_[c].name!r}"
+                                             for c in trainable)
+                                 + "; give those columns a pretrained encoder (--encoders) or use method "
+                                 "'contrastive' or 'auto'")
 
     def _pick_columns(self) -> list[str]:
         roles = self.schema_.modalities
@@ -111,12 +138,40 @@ class Aligner(Job):
         index: dict[str, int] = {}
         return torch.tensor([index.setdefault(v, len(index)) for v in values])
 
+    def _fit_candidates(self, splits: dict[str, ArrayData], run: Path | None, resume: bool) -> None:
+        """Closed forms (when every column is cached), the contrastive heads (under auto/contrastive),
+        then the choice on validation; keeps every candidate until the fit is scored."""
+        started = time.time()
+        self.spaces_, self.closed_form_ = {}, {}
+        if not trainable_columns(self.encoders_):
+            self.spaces_, self.closed_form_ = fit_closed_forms(self.columns_, self.dim, splits["train"],
+                                                               splits["val"])
+        if self.method not in ("auto", CONTRASTIVE, *self.spaces_):
+            raise PolymodalError(f"method {self.method!r} needs at least {MIN_ROWS} training rows with every "
+                                 f"column of {', '.join(self.columns_)} present")
+        self.model_, self.history_, self.best_epoch_, self.init_used_ = None, [], None, None
+        if self.method in ("auto", CONTRASTIVE):
+            self._train(splits, run, resume)
+        self.train_seconds_ = time.time() - started
+        from .evaluation import validation_scores
+
+        self.validation_ = validation_scores(self.columns_, self._all_outputs(splits["val"]), splits["val"])
+        self.method_, self.why_ = choose({n: s["mean_recall@1"] for n, s in self.validation_.items()}, self.method)
+        self.space_ = self.spaces_.get(self.method_)
+
     def _train(self, splits: dict[str, ArrayData], run: Path | None, resume: bool) -> None:
         in_dims = {c: e.out_dim for c, e in self.encoders_.items()}
         trainable = {c: e for c, e in self.encoders_.items() if not is_cached(e)}
         torch.manual_seed(self.seed)
+        # Start at the CCA solution where one exists (frozen features, no locked column: see model.py).
+        start = self.spaces_.get("cca") if self.init == "cca" and not self.lock and not trainable else None
         self.model_ = AlignmentModel(in_dims, trainable, dim=self.dim, hidden=self.hidden, dropout=self.dropout,
-                                     locked=self.lock or [], temperature=self.temperature, loss=self.loss)
+                                     locked=self.lock or [], temperature=self.temperature, loss=self.loss,
+                                     residual=start is not None)
+        if start is not None:
+            self.model_.start_at({c: tuple(torch.from_numpy(a).float() for a in start.linear(c))
+                                  for c in self.columns_})
+            self.init_used_ = "cca"
         self.task_ = AlignmentTask(self.columns_, self.model_, self.loss)
         result, best = train(self.model_, self.task_, splits["train"], splits["val"], epochs=self.epochs,
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
@@ -125,14 +180,27 @@ class Aligner(Job):
                              on_epoch_end=self.log_.stage("aligner"))
         self.model_.load_state_dict(best)
         self.model_.eval()
-        self.history_, self.best_epoch_, self.train_seconds_ = result.history, result.best_epoch, result.seconds
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
+
+    def _all_outputs(self, part: ArrayData) -> dict[str, dict]:
+        """Every fitted candidate's embeddings of `part`, contrastive first."""
+        outs = {CONTRASTIVE: predict_logits(self.model_, part)} if self.model_ is not None else {}
+        return outs | {name: space_outputs(space, part) for name, space in self.spaces_.items()}
+
+    def _outputs(self, part: ArrayData) -> dict:
+        """The chosen method's embeddings of `part` (`emb:<col>`, `mask:<col>`)."""
+        if self.method_ == CONTRASTIVE:
+            return predict_logits(self.model_, part)
+        return space_outputs(self.space_, part)
 
     def _score(self, splits: dict[str, ArrayData]) -> dict:
         from .evaluation import alignment_report
 
-        part = splits[self.eval_split_]
-        out = predict_logits(self.model_, part)
-        return alignment_report(self, out, part, splits["train"])
+        metrics = alignment_report(self.columns_, self.method_, self._all_outputs(splits[self.eval_split_]),
+                                   splits[self.eval_split_])
+        return metrics | {"selection": {"chosen": self.method_, "asked": self.method, "why": self.why_,
+                                        "validation": self.validation_, "init": self.init_used_,
+                                        "closed_form": self.closed_form_}}
 
     # ----------------------------------------------------------- embedding
     def embed(self, column: str, values: list) -> np.ndarray:
@@ -144,9 +212,21 @@ class Aligner(Job):
             raise PolymodalError(f"this aligner embeds {', '.join(self.columns_)}; not {column!r}")
         table = read_table(pd.DataFrame({column: values}))
         arrays = materialize(table, self.schema_, {column: self.encoders_[column]}, progress=False)
+        return self.embed_inputs(column, arrays.inputs[column]).numpy()
+
+    def embed_inputs(self, column: str, inputs) -> torch.Tensor:
+        """The chosen method's embedding of model inputs (cached features `[n, D]`, or what a trainable
+        encoder takes): the one door to the shared space for search, indexes, zero-shot and serving."""
+        self._check_fitted()
+        if self.method_ != CONTRASTIVE:
+            return torch.from_numpy(self.space_.embed(column, torch.as_tensor(inputs).double().numpy()))
         with torch.inference_mode():
-            z = self.model_.embed(column, arrays.inputs[column])
-        return z.numpy()
+            return self.model_.embed(column, inputs)
+
+    @property
+    def dim_(self) -> int:
+        """The size of the chosen method's space (ASIF: one dimension per anchor pair)."""
+        return self.model_.dim if self.method_ == CONTRASTIVE else self.space_.out_dim
 
     def embed_table(self, data, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings [N, D] of a table's column and a presence mask [N] (cached features are reused)."""
@@ -155,10 +235,12 @@ class Aligner(Job):
         if column not in table.df.columns:
             raise PolymodalError(f"{table.source}: no column {column!r} to embed")
         arrays = materialize(table, self.schema_, {column: self.encoders_[column]}, progress=self.progress)
-        with torch.inference_mode():
-            z = torch.cat([self.model_.embed(column, arrays.inputs[column][i:i + 1024])
-                           for i in range(0, len(table), 1024)]) if len(table) else torch.empty(0, self.model_.dim)
-        return z.numpy(), arrays.masks[column].numpy()
+        present = arrays.masks[column]
+        z = torch.zeros(len(table), self.dim_)
+        rows = torch.nonzero(present).flatten()
+        for i in range(0, len(rows), 1024):  # absent cells stay zero rows (the mask says which)
+            z[rows[i:i + 1024]] = self.embed_inputs(column, take(arrays.inputs[column], rows[i:i + 1024]))
+        return z.numpy(), present.numpy()
 
     def evaluate(self, data) -> dict:
         """Retrieval metrics on a table holding the aligned columns."""
@@ -168,7 +250,7 @@ class Aligner(Job):
         table = read_table(data)
         arrays = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         arrays.targets = self._keys(table.df)
-        return alignment_report(self, predict_logits(self.model_, arrays), arrays, None)
+        return alignment_report(self.columns_, self.method_, {self.method_: self._outputs(arrays)}, arrays)
 
     # ------------------------------------------------------ run directory (see run_io.py)
     def _save_state(self, run: Path) -> None:

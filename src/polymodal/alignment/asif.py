@@ -70,6 +70,12 @@ class ASIF:
         return out
 
 
+def relative_representation(x: np.ndarray, anchors: np.ndarray, *, k: int = 800, p: float = 8.0) -> np.ndarray:
+    """Relative representation `[n, N]` of features `x` `[n, D]` against unit-row `anchors` `[N, D]`
+    (one column of the anchor pairs): what `ASIF.embed_a`/`embed_b` compute, for any number of columns."""
+    return _relative(_queries(x, anchors, "x"), anchors, min(int(k), len(anchors)), float(p))
+
+
 def _relative(x: np.ndarray, anchors: np.ndarray, k: int, p: float) -> np.ndarray:
     """Top-k clamped cosines to the anchors, to the power p, L2-normalised; unit rows `x` in, block by block."""
     n_anchors = len(anchors)

@@ -30,10 +30,12 @@ def _classification(report: Report, predictor, run_dir: Path) -> None:
 def _retrieval_rows(metrics: dict) -> list[dict]:
     rows = []
     for entry in metrics["pairs"].values():
-        for method in ("learned", "asif"):
-            for direction, m in (entry.get(method) or {}).items():
-                rows.append({"direction": direction, "method": method, "R@1": m["recall@1"], "R@5": m["recall@5"],
-                             "R@10": m["recall@10"], "chance R@1": m["chance_recall@1"], "MRR": m["mrr"]})
+        for name, scores in (entry.get("methods") or {"learned": entry["learned"]}).items():
+            served = " (served)" if name == metrics.get("method") else ""
+            for direction, m in scores.items():
+                rows.append({"direction": direction, "method": name + served, "R@1": m["recall@1"],
+                             "R@5": m["recall@5"], "R@10": m["recall@10"], "chance R@1": m["chance_recall@1"],
+                             "MRR": m["mrr"]})
     return rows
 
 

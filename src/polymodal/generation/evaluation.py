@@ -153,9 +153,8 @@ def image_metrics(g, table, parts, rows, paths, prompts, aligner, cache) -> dict
     true = np.array([index[p] for p in prompts])
     text_z = aligner.embed(g.prompt, texts)
     image_col = g.target_column
-    with torch.inference_mode():
-        z_fake = aligner.model_.embed(image_col, torch.from_numpy(fake)).numpy()
-        z_real = aligner.model_.embed(image_col, torch.from_numpy(real)).numpy()
+    z_fake = aligner.embed_inputs(image_col, torch.from_numpy(fake)).numpy()
+    z_real = aligner.embed_inputs(image_col, torch.from_numpy(real)).numpy()
     r = min(R_CANDIDATES, len(texts))
     out.update({"r_precision": r_precision(z_fake @ text_z.T, true, r=r),
                 "r_precision_real": r_precision(z_real @ text_z.T, true, r=r),

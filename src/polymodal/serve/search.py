@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..encoders.online import ColumnEncoder, load_cell
 from ..errors import PolymodalError
@@ -52,8 +51,7 @@ class SearchService:
         except Exception as exc:
             raise bad_input(f"the {role} query could not be read: {exc}") from exc
         inputs, _ = encoder([loaded])
-        with torch.inference_mode():
-            return self.aligner.model_.embed(column, inputs).numpy()
+        return self.aligner.embed_inputs(column, inputs).numpy()  # whichever method the run chose
 
     def search(self, role: str, cell: Any, k: int) -> list[Hit]:
         if not 1 <= k <= MAX_K:
