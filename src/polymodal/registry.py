@@ -4,7 +4,7 @@ heavy or broken optional entry never slows down or breaks the others' users."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 def import_modules(package: str, modules: Iterable[str]) -> None:
@@ -16,6 +16,20 @@ def import_modules(package: str, modules: Iterable[str]) -> None:
         except ModuleNotFoundError as exc:
             if not exc.name or not exc.name.startswith(f"{package}.{module}"):
                 raise
+
+
+def registrar(table: dict) -> Callable[[str], Callable[[type], type]]:
+    """The class decorator of a registry: `@register(name)` stores the class in `table` and sets its `name`."""
+
+    def register(name: str) -> Callable[[type], type]:
+        def wrap(cls: type) -> type:
+            cls.name = name
+            table[name] = cls
+            return cls
+
+        return wrap
+
+    return register
 
 
 def parse_value(text: str):

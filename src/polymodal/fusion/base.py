@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import PolymodalError
-from ..registry import import_modules
+from ..registry import import_modules, registrar
 
 
 class Fusion(nn.Module):
@@ -55,13 +55,7 @@ _MODULES = ("concat", "weighted_sum", "gated", "attention", "cross_attention", "
             "linear")
 
 
-def register_fusion(name: str):
-    def wrap(cls: type[Fusion]) -> type[Fusion]:
-        cls.name = name
-        FUSIONS[name] = cls
-        return cls
-
-    return wrap
+register_fusion = registrar(FUSIONS)  # @register_fusion(name) on a class registers it
 
 
 def load_all() -> None:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import PolymodalError
-from ..registry import import_modules
+from ..registry import import_modules, registrar
 
 Cond = torch.Tensor | Sequence[str]
 
@@ -78,13 +78,7 @@ MODELS: dict[str, type[GenerativeModel]] = {}
 _MODULES = ("cgan", "cvae")
 
 
-def register_model(name: str):
-    def wrap(cls: type[GenerativeModel]) -> type[GenerativeModel]:
-        cls.name = name
-        MODELS[name] = cls
-        return cls
-
-    return wrap
+register_model = registrar(MODELS)  # @register_model(name) on a class registers it
 
 
 def model_names() -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ...errors import PolymodalError
 from ...metrics.retrieval import bidirectional, positives_from_keys
-from ...registry import import_modules
+from ...registry import import_modules, registrar
 
 Features = dict[str, np.ndarray]
 
@@ -84,13 +84,7 @@ METHODS: dict[str, type[ClosedForm]] = {}
 _MODULES = ("cca", "procrustes", "ridge", "asif")
 
 
-def register_method(name: str):
-    def wrap(cls: type[ClosedForm]) -> type[ClosedForm]:
-        cls.name = name
-        METHODS[name] = cls
-        return cls
-
-    return wrap
+register_method = registrar(METHODS)  # @register_method(name) on a class registers it
 
 
 def load_all() -> None:
