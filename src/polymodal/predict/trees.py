@@ -19,6 +19,7 @@ import torch
 
 from ..encoders.base import Encoder
 from ..errors import PolymodalError
+from ..fusion.standardise import pooled
 from ..tasks import Classification, Task
 from ..training.data import ArrayData
 from .design import column_kinds, raw_values
@@ -66,7 +67,7 @@ class BoostedTrees(FittedModel):
         for i, c in enumerate(self.columns):
             if self.kinds[c] != "features":
                 continue
-            x = _pooled(inputs[c])[masks[c].bool()].double()
+            x = pooled(inputs[c])[masks[c].bool()].double()
             if len(x) < 2:
                 continue
             center = x.mean(0)
@@ -83,7 +84,7 @@ class BoostedTrees(FittedModel):
             if self.kinds[c] != "features":
                 parts.append(raw_values(self.kinds[c], inputs[c], masks[c], self.vocab[c]))
                 continue
-            x = ((_pooled(inputs[c]).float() - getattr(self, f"center{i}")) @ self.basis(i).T).double().numpy()
+            x = ((pooled(inputs[c]).float() - getattr(self, f"center{i}")) @ self.basis(i).T).double().numpy()
             x[~masks[c].bool().numpy()] = np.nan
             parts.append(x)
         return np.concatenate(parts, axis=1)
@@ -105,10 +106,6 @@ class BoostedTrees(FittedModel):
             return torch.zeros(0, self.out_dim)
         raw = np.asarray(self._booster.predict(x, raw_score=True), dtype=np.float32)
         return torch.from_numpy(raw.reshape(len(x), -1))  # multiclass raw scores are logits; regression [B, 1]
-
-
-def _pooled(x: torch.Tensor) -> torch.Tensor:
-    return x.mean(1) if x.dim() == 3 else x
 
 
 def fit_trees(task: Task, data: dict[str, ArrayData], encoders: dict, columns: list[str], *, seed: int = 0
