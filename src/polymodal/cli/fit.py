@@ -47,7 +47,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "modality_dropout": "modality_dropout", "patience": "patience",
                    "no_baselines": ("baselines", lambda given: not given), "require_all": "require_all",
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
-                   "no_ensemble": ("ensemble", lambda given: not given),
+                   "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -124,6 +124,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
     p.add_argument("--no-ensemble", action="store_true", default=None, help="do not save an ensemble of the "
                    "candidates, even when it is best on validation (ensemble selection, Caruana et al. 2004)")
+    default(p.add_argument("--bag-folds", type=int, metavar="K", help="k-fold bagging: fit every candidate K "
+                           "times over K folds of the training and validation rows, and choose on the out-of-fold "
+                           "predictions (K times the training time; 0 = off, the default)"), predictor="bag_folds")
     default(p.add_argument("--classical", metavar="NAMES", help="classical candidates on the fixed features "
                            "(cached encoders, numbers, categories), chosen when best on validation; comma list of "
                            "linear (a linear probe), lightgbm (gradient-boosted trees), knn (k nearest neighbours), "

@@ -38,7 +38,9 @@ class Candidate:
     test: dict = field(default_factory=dict)
     seconds: float = 0.0
     best_epoch: int = -1
-    parts: list[dict] = field(default_factory=list)  # an ensemble's members: name, kind, fusion, columns, weight
+    parts: list[dict] = field(default_factory=list)  # an ensemble's or a bag's members: name, kind, fusion, ...
+    # the logits and targets it was chosen on, when not the validation split's (a bag's out-of-fold predictions)
+    selection: tuple | None = None
 
 
 def build_model(fusion: str, columns: list[str], encoders: dict[str, Encoder], out_dim: int, *,
@@ -95,7 +97,11 @@ def fit_candidate(cand: Candidate, task: Task, data: dict[str, ArrayData], *, wo
 
 
 def score(cand: Candidate, task: Task, data: dict[str, ArrayData]) -> None:
-    for split in ("val", "test"):
+    """`cand`'s metrics on the validation and test rows of `data`; on its own `selection` predictions instead of
+    the validation rows when it has them (a bag's out-of-fold predictions)."""
+    if cand.selection is not None:
+        cand.val = task.metrics(*cand.selection)
+    for split in ("val", "test") if cand.selection is None else ("test",):
         part = data.get(split)
         if part is not None and len(part):
             logits = predict_logits(cand.model, part.only(cand.columns))

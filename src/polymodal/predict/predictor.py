@@ -31,6 +31,7 @@ from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
 from . import run_io
+from .bagging import bag, check_bag_folds
 from .classical import DEFAULT as CLASSICAL_DEFAULT
 from .classical import classical_names, fit_classical
 from .estimate import check_estimate, cross_validate
@@ -65,6 +66,8 @@ class Predictor(Job):
     "lightgbm" (gradient-boosted trees), "knn" (k nearest neighbours), or "none".
     `ensemble`: ensemble selection over the trained candidates (Caruana et al. 2004, predict/selection.py),
     saved instead of the best single candidate when it beats it on validation (single-label classification).
+    `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
+    and chooses on the out-of-fold predictions (predict/bagging.py); 0 (the default) fits each once.
     """
 
     kind = "predictor"
@@ -78,7 +81,7 @@ class Predictor(Job):
                  overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
                  label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
-                 ensemble: bool = True, progress: bool = True):
+                 ensemble: bool = True, bag_folds: int = 0, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -89,6 +92,7 @@ class Predictor(Job):
         self.overrides, self.on_error, self.require_all = overrides, on_error, require_all
         self.fusion_options, self.progress = fusion_options, progress
         self.label_weights, self.classical, self.ensemble = label_weights, classical, ensemble
+        self.bag_folds = bag_folds
 
     @property
     def labels(self) -> list[str]:
@@ -128,6 +132,7 @@ class Predictor(Job):
                        modality_dropout=self.modality_dropout)
         check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
         check_estimate(self.estimate, self.folds)
+        check_bag_folds(self.bag_folds)
         fusions, classical = self._fusions(), self._classical()  # each raises on a name it does not know
         if not fusions and not classical:
             raise PolymodalError("nothing to fit: fusion='none' trains no fusion and classical='none' no classical "
@@ -228,7 +233,14 @@ class Predictor(Job):
 
     def _train_all(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
                    ) -> list[Candidate]:
-        """Every candidate trained on `splits` (`stage` prefixes its log rows: a cross-validation fold's)."""
+        """Every candidate trained on `splits` (`stage` prefixes its log rows: a cross-validation fold's), once
+        or, with `bag_folds`, as a k-fold bag (predict/bagging.py)."""
+        if self.bag_folds:
+            return bag(self, splits, workdir, resume, stage=stage)
+        return self._train_once(splits, workdir, resume, stage=stage)
+
+    def _train_once(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
+                    ) -> list[Candidate]:
         cands = [Candidate(f, "fusion", f, self.columns_) for f in self._fusions()]
         if self.baselines and len(self.columns_) > 1 and cands:  # each modality alone: what fusion adds
             cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in self.columns_]
@@ -271,12 +283,18 @@ class Predictor(Job):
         better = ensemble.val.get(self.task_.monitor, -np.inf) > best.val.get(self.task_.monitor, -np.inf)
         return ensemble if better else best
 
+    def _parts_of(self, c: Candidate) -> dict:
+        """How model.json describes `c` as a member of an ensemble or a bag, to rebuild it (run_io.py)."""
+        return {"name": c.name, "kind": c.kind, "fusion": c.fusion, "columns": c.columns,
+                "fusion_options": options_for(self._options, c.fusion) if c.kind == "fusion" else {}}
+
     def _choose_best(self, best: Candidate) -> None:
         self.best_, self.model_, self.fusion_ = best, best.model, best.fusion
-        self.ensemble_parts_ = best.parts if best.kind == "ensemble" else None
-        # the options model_ was built with: a fusion's; the probe and the ensemble take none (an ensemble's
+        self.ensemble_parts_ = best.parts or None  # an ensemble's or a bag's members
+        # the options model_ was built with: a fusion's; the probe, the ensemble and a bag take none (their
         # members keep their own in model.json)
-        self.model_options_ = options_for(self._options, self.fusion_) if best.kind == "fusion" else {}
+        self.model_options_ = options_for(self._options, self.fusion_) if best.kind == "fusion" and not best.parts \
+            else {}
 
     def _missing_modality(self, splits: dict[str, ArrayData]) -> list[dict]:
         """Each fusion's metric on the evaluation split with every modality, then with each one absent."""
@@ -304,17 +322,23 @@ class Predictor(Job):
         if not self.ensemble or len(members) < 2 or not isinstance(self.task_, Classification):
             return None
         val = splits["val"]
-        probas = [torch.softmax(predict_logits(c.model, val), 1).double().numpy() for c in members]
-        weights = ensemble_selection(probas, val.targets.numpy())
+        # a bag is chosen on its out-of-fold predictions over the pooled rows, so its weights are too
+        chosen_on = [c.selection or (predict_logits(c.model, val), val.targets) for c in members]
+        probas = [torch.softmax(logits, 1).double().numpy() for logits, _ in chosen_on]
+        weights = ensemble_selection(probas, chosen_on[0][1].numpy())
         chosen = [(c, float(w)) for c, w in zip(members, weights, strict=True) if w > 0]
         if len(chosen) < 2:  # the selection kept one candidate: that candidate is already in the comparison
             return None
-        model = WeightedEnsemble([c.model for c, _ in chosen], [w for _, w in chosen])
+        # flat: a bagged member brings its fold models, each with its share of the member's weight
+        flat = [(m, w * part["weight"], part) for c, w in chosen
+                for m, part in zip(_members(c), c.parts or [{**self._parts_of(c), "weight": 1.0}], strict=True)]
+        model = WeightedEnsemble([m for m, _, _ in flat], [w for _, w, _ in flat])
         ens = Candidate("ensemble", "ensemble", "ensemble", self.columns_, model=model,
                         seconds=sum(c.seconds for c, _ in chosen),
-                        parts=[{"name": c.name, "kind": c.kind, "fusion": c.fusion, "columns": c.columns,
-                                "fusion_options": options_for(self._options, c.fusion) if c.kind == "fusion" else {},
-                                "weight": w} for c, w in chosen])
+                        parts=[{**part, "weight": w} for _, w, part in flat])
+        if chosen[0][0].selection is not None:  # bagged members: the ensemble is scored out-of-fold, as they are
+            proba = sum(w * torch.softmax(c.selection[0].double(), 1) for c, w in chosen)
+            ens.selection = (torch.log(proba.clamp_min(1e-12)).float(), chosen_on[0][1])
         score(ens, self.task_, splits)
         return ens
 
@@ -473,6 +497,11 @@ class Predictor(Job):
                 row[f"cv_{self.task_.monitor}_std"] = cv["std"][self.task_.monitor]
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _members(c: Candidate) -> list:
+    """The fitted models inside `c`: a bag's fold models, or `c`'s own."""
+    return list(c.model.members) if c.parts else [c.model]
 
 
 def _tasks(task: Task) -> list[Task]:

@@ -28,10 +28,15 @@ def _why(p) -> str:
     """What the saved model is, when it is an ensemble or a classical candidate: a user should know it is the
     simple one."""
     if p.best_.kind == "ensemble":
-        members = ", ".join(f"{m['name']} ({m['weight']:.2f})" for m in p.best_.parts)
-        return (f" (ensemble selection, Caruana et al. 2004: the candidates' validation probabilities averaged with "
-                f"weights {members}, found by 25 greedy rounds; it beat every single candidate on validation, "
-                "where its weights were also fitted, so only the test figures below are unbiased)")
+        from .run_io import members_text
+
+        return (f": {members_text(p.best_.parts)}; it beat every single candidate on validation, where its weights "
+                "were also fitted, so only the test figures below are unbiased")
+    if p.best_.parts:
+        from .run_io import members_text
+
+        return (f": {members_text(p.best_.parts)}; its out-of-fold figures were the best, and are slightly "
+                "optimistic (each fold both stopped and scored its model), so only the test figures are unbiased")
     cols = ", ".join(f"`{c}`" for c in p.best_.columns)
     if p.best_.name == "lightgbm":
         return (f" (gradient-boosted trees, LightGBM, on {cols}: numbers and categories as they are, embeddings as "

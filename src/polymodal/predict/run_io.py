@@ -31,7 +31,8 @@ def save_state(p, run: Path) -> None:
     members = getattr(p, "ensemble_parts_", None)  # an ensemble: its members, each rebuilt like a single model
     write_json(run / "model.json", {"fusion": p.fusion_, "columns": p.model_.modalities, "hidden": p.hidden,
                                     "dropout": p.dropout, "fusion_options": model_options(p),
-                                    "out_dim": p.task_.out_dim, **({"members": members} if members else {})})
+                                    "out_dim": p.task_.out_dim,
+                                    **({"members": members, "combine": p.model_.combine} if members else {})})
     save_tensors(p.model_.state_dict(), run / "weights.safetensors")
     if getattr(p, "seen_", None) is not None:  # the rows the fit used, for evaluate's warning (predict/seen.py)
         write_json(run / "seen.json", {"columns": p.seen_columns_, "rows": [f"{v:016x}" for v in p.seen_]})
@@ -71,7 +72,7 @@ def load_state(p, run: Path) -> None:
         p.model_ = WeightedEnsemble([build_model(m["fusion"], m["columns"], p.encoders_, model_cfg["out_dim"],
                                                  hidden=p.hidden, dropout=p.dropout, modality_dropout=0.0,
                                                  fusion_options=m["fusion_options"]) for m in p.ensemble_parts_],
-                                    [m["weight"] for m in p.ensemble_parts_])
+                                    [m["weight"] for m in p.ensemble_parts_], model_cfg.get("combine", "proba"))
     else:
         # model.json holds the saved fusion's own options; the fusion completes them from its weights for runs
         # saved before one of its defaults changed. `p.fusion_options` stays what the fit was given.
@@ -106,7 +107,8 @@ def card_sections(p, summary: dict) -> list[tuple[str, str]]:
             rows.append(f"| {row['name']} | {row['kind']} | {'' if value is None else f'{value:.4f}'} |")
     inputs = ", ".join(f"`{c}` ({p.schema_.modalities[c]}, encoder `{p.encoders_[c].name}`)" for c in p.columns_)
     return [("Model", f"Predicts {', '.join(f'`{c}`' for c in p.labels)} ({summary['task']}) from {inputs}, "
-                      + _through(p) + ", chosen as the best candidate on validation."),
+                      + _through(p) + ", chosen as the best candidate on "
+                      + ("out-of-fold predictions." if getattr(p, "bag_folds", 0) else "validation.")),
             ("Metrics against the baselines", "\n".join(rows) + "\n\nThe `only:COLUMN` rows are each modality "
              "alone (the baselines); `linear-probe` is scikit-learn's linear model on the cached features, `lightgbm` "
              "gradient-boosted trees, `knn` k nearest neighbours; "
@@ -117,11 +119,25 @@ def card_sections(p, summary: dict) -> list[tuple[str, str]]:
              "missing at prediction time costs what the report's robustness table shows.")]
 
 
+def members_text(parts: list[dict]) -> str:
+    """What an ensemble's or a bag's members are, in words: a bag is K equal members of one candidate."""
+    weights: dict[str, list[float]] = {}
+    for m in parts:
+        weights.setdefault(m["name"], []).append(m["weight"])
+    bagged = {name: len(w) for name, w in weights.items() if len(w) > 1}
+    folds = f"; each a {max(bagged.values())}-fold bag (predict/bagging.py)" if bagged else ""
+    if len(weights) == 1:
+        name, w = next(iter(weights.items()))
+        return (f"a **{len(w)}-fold bag** of `{name}` (its {len(w)} fold models' outputs averaged; chosen on "
+                "out-of-fold predictions)")
+    members = ", ".join(f"`{name}` ({sum(w):.2f})" for name, w in weights.items())
+    return (f"an **ensemble** of {members} (ensemble selection, Caruana et al. 2004: weights are shares of 25 "
+            f"greedy rounds on validation{folds})")
+
+
 def _through(p) -> str:
     if p.ensemble_parts_:
-        members = ", ".join(f"`{m['name']}` ({m['weight']:.2f})" for m in p.ensemble_parts_)
-        return (f"through an **ensemble** of {members}"
-                " (ensemble selection, Caruana et al. 2004: weights are shares of 25 greedy rounds on validation)")
+        return f"through {members_text(p.ensemble_parts_)}"
     if p.fusion_ == "linear":
         return "through a **linear probe** (logistic or ridge regression on the standardised cached features)"
     if p.fusion_ == "lightgbm":

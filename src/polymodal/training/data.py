@@ -26,6 +26,17 @@ def take(values: Any, idx: torch.Tensor) -> Any:
     return [values[i] for i in idx.tolist()]
 
 
+def cat(parts: list[Any]) -> Any:
+    """`parts` (tensors, lists, or dicts of those, alike) one after the other, row-wise."""
+    if parts[0] is None:
+        return None
+    if isinstance(parts[0], dict):
+        return {k: cat([p[k] for p in parts]) for k in parts[0]}
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    return [v for p in parts for v in p]
+
+
 def to_device(values: Any, device: torch.device) -> Any:
     if isinstance(values, dict):
         return {k: to_device(v, device) for k, v in values.items()}
@@ -46,6 +57,12 @@ class ArrayData:
 
     def subset(self, idx: torch.Tensor) -> ArrayData:
         return ArrayData(*self.take(idx))
+
+    @staticmethod
+    def concat(parts: list[ArrayData]) -> ArrayData:
+        """The rows of `parts`, in order (k-fold bagging pools the training and validation rows)."""
+        return ArrayData(cat([p.inputs for p in parts]), cat([p.masks for p in parts]),
+                         cat([p.targets for p in parts]))
 
     def only(self, columns: list[str]) -> ArrayData:
         """The same rows with just `columns` (unimodal baselines)."""
