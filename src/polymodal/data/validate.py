@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import Problem, ValidationError
@@ -116,10 +117,13 @@ def _check_numeric(values: pd.Series, column: str) -> list[Problem]:
     return [Problem(int(i), column, "not a number", str(values.iat[i])[:80]) for i in bad.to_numpy().nonzero()[0]]
 
 
-def _check_label(values: pd.Series, column: str, known: set | None) -> list[Problem]:
+def _check_label(values: pd.Series, column: str, known: set | None, unlabeled: np.ndarray | None = None
+                 ) -> list[Problem]:
     problems = []
     known_text = None if known is None else {label_text(k) for k in known}
     for i, v in enumerate(values):
+        if is_missing(v) and unlabeled is not None and unlabeled[i]:
+            continue  # a row with no label at all: the caller sets it aside (predict/unlabeled.py)
         if is_missing(v):
             problems.append(Problem(i, column, "label is missing"))
         elif known_text is not None and label_text(v) not in known_text:
@@ -130,10 +134,11 @@ def _check_label(values: pd.Series, column: str, known: set | None) -> list[Prob
 
 def validate(table: Table, schema: Schema, *, on_error: str = "error", require_all: bool = False,
              known_labels: dict[str, set] | None = None, check_labels: bool = True,
-             workers: int = 4, hint: str | None = None) -> ValidationReport:
+             allow_unlabeled: bool = False, workers: int = 4, hint: str | None = None) -> ValidationReport:
     """Check `table` against `schema`. `on_error="error"` raises a `ValidationError` listing every
     problem (ending with `hint`, default: how to fix or skip at fit time); `"skip"` drops the rows
-    with problems and returns them in `report.skipped`."""
+    with problems and returns them in `report.skipped`. `allow_unlabeled`: a row whose label cells are all
+    empty is not a problem (a row with some labels and not others still is)."""
     if on_error not in POLICIES:
         raise ValueError(f"on_error must be one of {POLICIES}, got {on_error!r}")
     df = table.df
@@ -151,9 +156,11 @@ def validate(table: Table, schema: Schema, *, on_error: str = "error", require_a
             problems += [Problem(int(i), column, "value is missing and every modality is required")
                          for i in df[column].map(is_missing).to_numpy().nonzero()[0]]
     if check_labels:
-        for column in schema.labels:
-            if column in df.columns:
-                problems += _check_label(df[column], column, (known_labels or {}).get(column))
+        present = [c for c in schema.labels if c in df.columns]
+        unlabeled = df[present].apply(lambda col: col.map(is_missing)).all(axis=1).to_numpy() \
+            if allow_unlabeled and present else None
+        for column in present:
+            problems += _check_label(df[column], column, (known_labels or {}).get(column), unlabeled)
     return _apply_policy(table, sorted(problems, key=lambda p: (p.row, p.column)), on_error, hint)
 
 

@@ -49,8 +49,8 @@ def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
                   for k, v in (("train", train), ("val", val), ("test", held))}
         logger.info("fold %d/%d: %d training, %d validation, %d held-out rows", i + 1, p.folds, len(train),
                     len(val), len(held))
-        candidates = p._train_all(splits, None, False, stage=f"fold{i + 1}:")
-        best = p._select(candidates, splits)  # the same choice as the final fit's, the ensemble included
+        # the same procedure as the final fit's: the choice, the ensemble and self-training included
+        candidates, best = p._fit_candidates(splits, None, False, stage=f"fold{i + 1}:")
         chosen.append(best.name)
         scores.append(_scalars(best.test))
         for c in candidates:

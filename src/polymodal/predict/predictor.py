@@ -40,6 +40,7 @@ from .fitting import SELECTABLE, Candidate, build_model, fit_candidate, score
 from .model import MultimodalModel
 from .seen import fingerprint_columns, fingerprints, seen_mask
 from .selection import ensemble_selection
+from .unlabeled import check_task, check_unlabeled, self_train, set_aside
 from .weighted import WeightedEnsemble, check_single
 
 logger = logging.getLogger("polymodal")
@@ -66,6 +67,8 @@ class Predictor(Job):
     "lightgbm" (gradient-boosted trees), "knn" (k nearest neighbours), or "none".
     `ensemble`: ensemble selection over the trained candidates (Caruana et al. 2004, predict/selection.py),
     saved instead of the best single candidate when it beats it on validation (single-label classification).
+    `unlabeled`: rows whose label cells are all empty are set aside ("ignore") or pseudo-labelled by the chosen
+    model for a second round of every candidate ("use"; predict/unlabeled.py).
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
     and chooses on the out-of-fold predictions (predict/bagging.py); 0 (the default) fits each once.
     """
@@ -81,7 +84,7 @@ class Predictor(Job):
                  overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
                  label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
-                 ensemble: bool = True, bag_folds: int = 0, progress: bool = True):
+                 ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore", progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -92,7 +95,7 @@ class Predictor(Job):
         self.overrides, self.on_error, self.require_all = overrides, on_error, require_all
         self.fusion_options, self.progress = fusion_options, progress
         self.label_weights, self.classical, self.ensemble = label_weights, classical, ensemble
-        self.bag_folds = bag_folds
+        self.bag_folds, self.unlabeled = bag_folds, unlabeled
 
     @property
     def labels(self) -> list[str]:
@@ -114,13 +117,17 @@ class Predictor(Job):
         parts, kind = self._split(table, split_schema)
         self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
                                weights=weights)
+        check_task(self.unlabeled, self.task_)
         data_all = self._features(table, parts["train"])
+        if self.unlabeled == "use" and len(self.unlabeled_table_.df):
+            self.unlabeled_arrays_ = materialize(self.unlabeled_table_, self.schema_, self.encoders_,
+                                                 progress=self.progress)
         splits = {k: data_all.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self._estimate(kind, table, parts, data_all)
-        self.candidates_ = self._train_all(splits, run, resume)
+        self.candidates_, best = self._fit_candidates(splits, run, resume)
         self.history_ = {c.name: c.history for c in self.candidates_}
-        self._choose_best(self._select(self.candidates_, splits))
+        self._choose_best(best)
         self.missing_ = self._missing_modality(splits)
         self._finish_fit(run)
         return self
@@ -133,6 +140,7 @@ class Predictor(Job):
         check_options(self._options, self._fusions(), base={"hidden": self.hidden, "dropout": self.dropout})
         check_estimate(self.estimate, self.folds)
         check_bag_folds(self.bag_folds)
+        check_unlabeled(self.unlabeled, self.bag_folds)
         fusions, classical = self._fusions(), self._classical()  # each raises on a name it does not know
         if not fusions and not classical:
             raise PolymodalError("nothing to fit: fusion='none' trains no fusion and classical='none' no classical "
@@ -147,15 +155,27 @@ class Predictor(Job):
         self.schema_ = split_schema = detect_schema(table, label=self.labels, overrides=self.overrides or {})
         if tuning_data is not None:
             table, split_schema = with_tuning_rows(table, read_table(tuning_data), self.schema_, seed=self.seed)
-        report = validate(table, split_schema, on_error=self.on_error, require_all=self.require_all)
+        if not len(set_aside(table, self.labels)[0].df):  # before checking every cell: nothing to fit anyway
+            raise PolymodalError(f"{table.source}: no row has a label in {', '.join(self.labels)}; a fit needs "
+                                 "labelled rows (rows with no label are only set aside or pseudo-labelled)")
+        # every row's cells are checked in place (errors name the table's own rows); then the rows without any
+        # label are set aside, and kept for self-training with unlabeled="use" (predict/unlabeled.py)
+        report = validate(table, split_schema, on_error=self.on_error, require_all=self.require_all,
+                          allow_unlabeled=True)
         if run is not None:
             write_skipped(report, run / "skipped.csv")
         self.skipped_ = report.skipped
+        labelled, self.unlabeled_table_ = set_aside(report.table, self.labels)
+        self.unlabeled_ = {"policy": self.unlabeled, "rows": len(self.unlabeled_table_.df)}
+        self.unlabeled_arrays_ = None
+        if len(self.unlabeled_table_.df):
+            logger.info("%d row(s) without a label: %s", len(self.unlabeled_table_.df), "pseudo-labelled in a second "
+                        "round" if self.unlabeled == "use" else "set aside (--unlabeled use pseudo-labels them)")
         self.columns_ = list(self.schema_.modalities)
         if not self.columns_:
             raise PolymodalError(f"{table.source}: no input columns besides the label(s); roles: "
                                  + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
-        return report.table, split_schema
+        return labelled, split_schema
 
     def _features(self, table: Table, train_rows: np.ndarray) -> ArrayData:
         """Every row's encoder inputs (cached features for frozen encoders) and the task's targets."""
@@ -230,6 +250,18 @@ class Predictor(Job):
             if name not in valid:
                 raise PolymodalError(f"unknown fusion {name!r}; valid: {', '.join(valid)}, all, or none")
         return names
+
+    def _fit_candidates(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
+                        ) -> tuple[list[Candidate], Candidate]:
+        """Every candidate trained, and the one to save chosen on validation; with unlabeled="use", a second round
+        on the pseudo-labelled rows too (predict/unlabeled.py). The final fit and each cross-validation fold."""
+        cands = self._train_all(splits, workdir, resume, stage=stage)
+        best = self._select(cands, splits)
+        if getattr(self, "unlabeled_arrays_", None) is not None:
+            cands, best, info = self_train(self, cands, best, splits, workdir, resume, stage=stage)
+            if not stage:  # the final fit's round, for the report
+                self.unlabeled_ = {**self.unlabeled_, **info}
+        return cands, best
 
     def _train_all(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
                    ) -> list[Candidate]:

@@ -9,6 +9,7 @@ import torch
 
 from ..report.html import Report
 from ..report.plots import plot_comparison, plot_confusion, plot_history, plot_missing_modality, plot_reliability
+from .unlabeled import summary_text
 
 
 def write_run_report(p, run: Path) -> Path:
@@ -74,6 +75,8 @@ def _overview(report: Report, p) -> None:
                                                                      "the fusion)" if split == "val" else ""))
     if len(p.skipped_):
         report.add_text(f"{p.skipped_['row'].nunique()} row(s) were skipped for bad data (see `skipped.csv`).")
+    if summary_text(getattr(p, "unlabeled_", None)):
+        report.add_text(summary_text(p.unlabeled_))
 
 
 def _comparison(report: Report, p, plots: Path, monitor: str) -> None:

@@ -51,7 +51,8 @@ def metrics_summary(p) -> dict:
             **({"cv": p.cv_} if p.estimate_kind_ == "cv" else {}),
             "val": p.best_.val, "test": p.best_.test, "splits": p.split_sizes_,
             "comparison": p.comparison_.to_dict(orient="records"), "missing_modality": p.missing_,
-            "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2)}
+            "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2),
+            **({"unlabeled": p.unlabeled_} if getattr(p, "unlabeled_", {}).get("rows") else {})}
 
 
 def load_state(p, run: Path) -> None:
