@@ -48,7 +48,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "no_baselines": ("baselines", lambda given: not given), "require_all": "require_all",
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
-                   "unlabeled": "unlabeled",
+                   "unlabeled": "unlabeled", "augment": "augment",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -125,6 +125,10 @@ def add_parser(sub) -> None:
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
     p.add_argument("--no-ensemble", action="store_true", default=None, help="do not save an ensemble of the "
                    "candidates, even when it is best on validation (ensemble selection, Caruana et al. 2004)")
+    default(p.add_argument("--augment", metavar="SPEC", help="augmentation while the neural candidates train: "
+                           "mixup=ALPHA (mixes features, cached ones too), image=flip+crop+jitter+rotate, "
+                           "audio=noise+gain+shift+mask, text=dropout+swap (the last three for trainable encoders), "
+                           "comma-separated; off by default"), predictor="augment")
     default(p.add_argument("--unlabeled", choices=("ignore", "use"), help="rows whose label is empty: set them aside "
                            "(ignore, the default), or pseudo-label them with the chosen model and fit every candidate "
                            "again with the confident ones (use; kept only when better on validation)"),

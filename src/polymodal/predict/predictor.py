@@ -19,7 +19,7 @@ import torch
 from ..data.splits import CV_BELOW, split_rows, with_tuning_rows
 from ..data.table import Table, read_table
 from ..data.validate import validate, write_skipped
-from ..encoders.materialize import choose_encoders, materialize, parse_encoder_spec
+from ..encoders.materialize import choose_encoders, is_cached, materialize, parse_encoder_spec
 from ..errors import PolymodalError
 from ..fusion.base import fusion_names
 from ..fusion.options import check_options, options_for
@@ -27,6 +27,7 @@ from ..runs.figures import where_from
 from ..runs.job import Job
 from ..schema import Schema, detect_schema
 from ..tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
+from ..training.augment import BatchAugmenter, check_columns, parse_augment
 from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
@@ -69,6 +70,8 @@ class Predictor(Job):
     saved instead of the best single candidate when it beats it on validation (single-label classification).
     `unlabeled`: rows whose label cells are all empty are set aside ("ignore") or pseudo-labelled by the chosen
     model for a second round of every candidate ("use"; predict/unlabeled.py).
+    `augment`: data augmentation while the neural candidates train, off by default (training/augment.py):
+    "mixup=0.2,image=flip+crop,audio=mask,text=dropout" or the same as a dict.
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
     and chooses on the out-of-fold predictions (predict/bagging.py); 0 (the default) fits each once.
     """
@@ -84,7 +87,8 @@ class Predictor(Job):
                  overrides: dict[str, str] | None = None,
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
                  label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
-                 ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore", progress: bool = True):
+                 ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
+                 augment: str | dict | None = None, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -95,7 +99,7 @@ class Predictor(Job):
         self.overrides, self.on_error, self.require_all = overrides, on_error, require_all
         self.fusion_options, self.progress = fusion_options, progress
         self.label_weights, self.classical, self.ensemble = label_weights, classical, ensemble
-        self.bag_folds, self.unlabeled = bag_folds, unlabeled
+        self.bag_folds, self.unlabeled, self.augment = bag_folds, unlabeled, augment
 
     @property
     def labels(self) -> list[str]:
@@ -141,6 +145,7 @@ class Predictor(Job):
         check_estimate(self.estimate, self.folds)
         check_bag_folds(self.bag_folds)
         check_unlabeled(self.unlabeled, self.bag_folds)
+        parse_augment(self.augment)
         fusions, classical = self._fusions(), self._classical()  # each raises on a name it does not know
         if not fusions and not classical:
             raise PolymodalError("nothing to fit: fusion='none' trains no fusion and classical='none' no classical "
@@ -182,6 +187,7 @@ class Predictor(Job):
         torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
         self.encoders_ = choose_encoders(self.schema_, self.columns_, parse_encoder_spec(self.encoders),
                                          pretrained=self.pretrained, mode=self.encoder_mode)
+        self.augmenter_ = self._augmenter()
         for column, encoder in self.encoders_.items():
             encoder.prepare(table.df[column].iloc[train_rows].dropna().tolist())
         data_all = materialize(table, self.schema_, self.encoders_, progress=self.progress)
@@ -201,6 +207,17 @@ class Predictor(Job):
         self.seen_columns_ = fingerprint_columns(self.schema_, self.columns_)
         used = np.concatenate([parts["train"], parts["val"]])
         self.seen_ = np.unique(fingerprints(table, self.schema_, self.seen_columns_)[used])
+
+    def _augmenter(self) -> BatchAugmenter | None:
+        """The batch augmentation of the neural candidates, checked against the chosen encoders (before any
+        feature is computed); None when off."""
+        aug = parse_augment(self.augment)
+        if not aug:
+            return None
+        roles = {c: self.schema_.modalities[c] for c in self.columns_}
+        trainable = {c for c in self.columns_ if not is_cached(self.encoders_[c])}
+        check_columns(aug, roles, trainable)
+        return BatchAugmenter(aug, roles, trainable)
 
     def _stratify_on(self) -> str | None:
         return self.labels[0] if len(self.labels) == 1 else None
@@ -278,7 +295,7 @@ class Predictor(Job):
             cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in self.columns_]
         train_args = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
                       "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed,
-                      "progress": self.progress}
+                      "progress": self.progress, "augment": getattr(self, "augmenter_", None)}
         for i, cand in enumerate(cands):
             logger.info("%s[%d/%d] %s", stage, i + 1, len(cands), cand.name)
             fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults

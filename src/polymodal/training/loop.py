@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..tasks.base import Task
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import ArrayData, to_device
+from .data import ArrayData, take, to_device
 
 
 @dataclass
@@ -106,7 +106,8 @@ def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch
 
 
 def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_size: int, clip: float,
-           order: torch.Tensor, device: torch.device, bar=None, shown: dict | None = None) -> float:
+           order: torch.Tensor, device: torch.device, bar=None, shown: dict | None = None,
+           augment: Callable | None = None) -> float:
     """One pass over `order`; the loss averaged over its samples. `bar` (tqdm) advances a step at a
     time and shows the running loss, read at most every `LIVE_SECONDS` beside `shown`."""
     model.train()
@@ -119,9 +120,16 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
         if len(idx) < 2 and batch_size > 1 and len(order) > 1:
             continue  # a trailing batch of one breaks normalisation layers and says little
         inputs, masks, targets = data.take(idx)
+        mix = None
+        if augment is not None:  # training/augment.py: transforms of trainable inputs, then mixup
+            inputs, masks, mix = augment(inputs, masks)
         with _autocast(device):
             logits = model(to_device(inputs, device), to_device(masks, device))
         out = task.step(_to_float(logits), to_device(targets, device))
+        if mix is not None:  # mixup: the lambda-weighted losses against both rows' targets
+            lam, perm = mix
+            other = task.step(_to_float(logits), to_device(take(targets, perm), device))
+            out = out._replace(loss=lam * out.loss + (1 - lam) * other.loss)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if clip > 0:
@@ -142,10 +150,11 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
           epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-2,
           warmup: float = 0.05, clip: float = 1.0, patience: int = 5, seed: int = 0,
           checkpoint_dir: Path | None = None, resume: bool = False, progress: bool = True,
-          desc: str = "training", on_epoch_end: Callable[[dict], None] | None = None
-          ) -> tuple[TrainResult, dict[str, torch.Tensor]]:
+          desc: str = "training", on_epoch_end: Callable[[dict], None] | None = None,
+          augment: Callable | None = None) -> tuple[TrainResult, dict[str, torch.Tensor]]:
     """Train in place; return the result and the best weights (by `task.monitor` on validation).
-    `on_epoch_end` receives each epoch's history row (the run's log.csv)."""
+    `on_epoch_end` receives each epoch's history row (the run's log.csv); `augment` each training batch
+    (training/augment.py's `BatchAugmenter`)."""
     device = pick_device()
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -175,7 +184,7 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         torch.manual_seed(seed * 7919 + epoch)  # dropout & modality dropout: a function of (seed, epoch)
         order = _order(len(train_data), seed, epoch, weights)
         loss = _epoch(model, task, train_data, optimizer, scheduler, batch_size=batch_size, clip=clip,
-                      order=order, device=device, bar=None if bar.disable else bar, shown=shown)
+                      order=order, device=device, bar=None if bar.disable else bar, shown=shown, augment=augment)
         row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
         score = -loss
         if val_data is not None and len(val_data):

@@ -1,0 +1,117 @@
+"""Augmentation while training (`augment=`), with and without, at 10% of the training rows.
+
+Two setups per data set, each a `Predictor(fusion="concat", classical="none", baselines=False)` so that the
+figure is the neural candidate's own (the classical candidates do not train by gradient and are not
+augmented):
+- `frozen`: the data set's frozen pretrained encoders (features cached): only mixup can reach them;
+- `cnn` (digits only): the image read by the scratch `cnn` encoder, so the image transforms reach it (no
+  flip: a mirrored digit is another shape).
+The training rows are `bench_baselines.py`'s seeded, stratified 10%; validation and test rows are the same
+in every run. Reported on the test split, mean ± std over seeds, with the difference paired by seed.
+
+    python benchmarks/bench_augment.py [--data digits openmoji] [--seeds 0 1 2] [--fraction 0.1]
+
+Resumable: each finished (data set, setup, augmentation, seed) is saved atomically under `--state`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench_accuracy import SETUPS, save
+from bench_baselines import table_for
+from common import load_average, machine, write_section
+from polymodal import Predictor
+from polymodal.paths import home
+
+IMAGE = "crop+jitter+rotate"
+PLANS = {  # setup -> (encoder overrides, the augmentations compared)
+    "frozen": ({}, ["none", "mixup=0.2"]),
+    "cnn": ({"image": "cnn"}, ["none", f"image={IMAGE}", f"mixup=0.2,image={IMAGE}"]),
+}
+
+
+def run(name: str, setup: str, spec: str, seed: int, fraction: float) -> dict:
+    s = SETUPS[name]
+    encoders = {**s["encoders"], **PLANS[setup][0]}
+    p = Predictor(s["label"], fusion="concat", encoders=encoders, overrides=s.get("overrides"), seed=seed,
+                  classical="none", baselines=False, ensemble=False, augment=None if spec == "none" else spec,
+                  progress=False)
+    started = time.time()
+    p.fit(table_for(name, fraction, seed))
+    return {"data": name, "setup": setup, "augment": spec, "seed": seed, "train_rows": p.split_sizes_["train"],
+            "test_accuracy": p.best_.test["accuracy"], "test_f1_macro": p.best_.test["f1_macro"],
+            "best_epoch": p.best_.best_epoch, "seconds": round(time.time() - started, 1)}
+
+
+def run_or_load(state: Path, name: str, setup: str, spec: str, seed: int, fraction: float) -> pd.DataFrame:
+    slug = spec.replace("=", "-").replace(",", "_").replace("+", "-")
+    path = state / f"{name}-{setup}-{slug}-frac{fraction:g}-seed{seed}.csv"
+    if path.exists():
+        return pd.read_csv(path)
+    df = pd.DataFrame([run(name, setup, spec, seed, fraction)])
+    save(df, path)
+    print(f"{name} {setup} {spec} seed {seed}: {df['test_accuracy'].iloc[0]:.3f}", flush=True)
+    return df
+
+
+def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
+    lines = ["| data set | encoders | augmentation | accuracy | macro F1 | against none (paired) | fit s |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for (name, setup), group in rows.groupby(["data", "setup"], sort=False):
+        base = group[group["augment"] == "none"].set_index("seed")
+        for spec, g in group.groupby("augment", sort=False):
+            g = g.set_index("seed")
+            common = g.index.intersection(base.index)
+            diff = g.loc[common, "test_accuracy"] - base.loc[common, "test_accuracy"]
+            shown = "" if spec == "none" else f"{diff.mean():+.3f} ± {np.nan_to_num(diff.std()):.3f}"
+            partial = "" if len(g) == len(seeds) else f" ({len(g)} of {len(seeds)} seeds)"
+            lines.append(f"| {name}{partial} | {setup} | `{spec}` | {_ms(g['test_accuracy'])} | "
+                         f"{_ms(g['test_f1_macro'])} | {shown} | {g['seconds'].median():.0f} |")
+    return lines
+
+
+def _ms(values: pd.Series) -> str:
+    return f"{values.mean():.3f} ± {np.nan_to_num(values.std()):.3f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", default=["digits", "openmoji"], choices=list(SETUPS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--fraction", type=float, default=0.1)
+    parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "augment")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    command = f"python benchmarks/bench_augment.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
+    head = ["## Augmentation while training", "", f"Command: `{command.strip()}`", "",
+            "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
+            "", f"Test split, mean ± std over seeds, at {args.fraction:.0%} of the training rows. "
+            "`Predictor(fusion=\"concat\", classical=\"none\", baselines=False, ensemble=False)`: the neural "
+            "candidate alone, since the classical candidates are not trained by gradient and are not augmented. "
+            "`frozen`: the data set's cached pretrained encoders (only mixup reaches them); `cnn`: the image "
+            "read by the scratch CNN, so the image transforms reach it.", ""]
+    frames = []
+    for name in args.data:
+        for setup, (_, specs) in PLANS.items():
+            if setup == "cnn" and name != "digits":
+                continue
+            for spec in specs:
+                for seed in args.seeds:
+                    frames.append(run_or_load(args.state, name, setup, spec, seed, args.fraction))
+        lines = [*head, *section(pd.concat(frames), args.seeds), "",
+                 f"Load average at the last update: {load_average().removeprefix('load average ')}."]
+        print("\n".join(lines[len(head):]), flush=True)
+        if not args.no_write:
+            write_section("augment", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
