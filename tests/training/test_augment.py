@@ -149,3 +149,90 @@ def test_the_mixup_loss_weighs_both_rows_targets_by_lambda():
     loss = _epoch(model, task, data, optimizer, scheduler, batch_size=12, clip=0.0, order=torch.arange(12),
                   device=torch.device("cpu"), augment=augment)
     assert loss == pytest.approx(float(expected), rel=1e-5)  # float32 sums in another order
+
+
+def _gradient_images(folder, n: int = 12):
+    """Images with structure (a diagonal ramp and a dark corner whose place varies), so that crops and
+    contrast changes move their features; a uniform image would not change."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        y, x = np.mgrid[0:24, 0:24]
+        pixels = np.stack([(x * 10 + i * 7) % 256, (y * 10) % 256, ((x + y) * 5) % 256], -1).astype(np.uint8)
+        pixels[(i % 3) * 8:(i % 3) * 8 + 8, :8] = 0
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+        paths.append(folder / f"{i}.png")
+    return paths
+
+
+def test_a_cached_view_is_deterministic_differs_from_the_plain_features_and_is_kept_apart(tmp_path):
+    from tests.encoders.test_cache import ImageProbe
+
+    from polymodal.encoders.cache import FeatureCache
+    from polymodal.training.augment import view_transform
+
+    paths = _gradient_images(tmp_path / "img")
+    cache, encoder = FeatureCache(tmp_path / "features"), ImageProbe()
+    plain, _ = cache.extract(encoder, paths, progress=False)
+    view = view_transform("image", ["crop", "jitter"], 0)
+    first, present = cache.extract(encoder, paths, progress=False, view=view)
+    assert present.all() and cache.last.computed == len(paths)
+    again, _ = cache.extract(encoder, paths, progress=False, view=view_transform("image", ["crop", "jitter"], 0))
+    assert cache.last.computed == 0  # read back from the view's own entries
+    assert (again == first).all()  # the same view of the same file, in any run
+    assert not (first == plain).all(axis=1).any()  # every file's view moved its features
+    other, _ = cache.extract(encoder, paths, progress=False, view=view_transform("image", ["crop", "jitter"], 1))
+    assert not (other == first).all(axis=1).any()  # another view, other draws
+    assert len(cache.info()) == 1 and sum(e["entries"] for e in cache.info().values()) == 3 * len(paths)
+    plain_again, _ = cache.extract(encoder, paths, progress=False)
+    assert cache.last.computed == 0 and (plain_again == plain).all()  # the plain entries are untouched
+
+
+def test_text_views_transform_the_strings_before_the_encoder(tmp_path):
+    from tests.encoders.test_cache import TextProbe
+
+    from polymodal.encoders.cache import FeatureCache
+    from polymodal.training.augment import view_transform
+
+    texts = ["a small red square on the left", "two big blue circles at the top", "one green star"]
+    encoder = TextProbe()
+    cache = FeatureCache(tmp_path / "features")
+    cache.extract(encoder, texts, progress=False, view=view_transform("text", ["swap"], 0))
+    assert encoder.seen != texts and [sorted(s.split()) for s in encoder.seen] == [sorted(t.split()) for t in texts]
+
+
+@pytest.mark.slow
+def test_a_frozen_image_column_trains_on_its_cached_views(tmp_path, monkeypatch):
+    """EfficientNet-Lite0 (frozen, cached): `image=crop+jitter,views=2` gives each training and validation row
+    two cached views; test rows keep copies of their plain features, and batches draw among them."""
+    from polymodal.predict.predictor import Predictor
+
+    paths = _gradient_images(tmp_path / "img", n=24)
+    pd.DataFrame({"photo": [f"img/{p.name}" for p in paths], "label": ["a", "b"] * 12,
+                  "split": ["train"] * 16 + ["val"] * 4 + ["test"] * 4}).to_csv(tmp_path / "t.csv", index=False)
+    captured = {}
+    features = Predictor._features
+
+    def capture(self, table, train_rows, view_rows=None):
+        captured["data"] = features(self, table, train_rows, view_rows)
+        return captured["data"]
+
+    monkeypatch.setattr(Predictor, "_features", capture)
+    p = pm.Predictor("label", fusion="concat", encoders={"image": "efficientnet-lite0"}, classical="none",
+                     augment="image=crop+jitter,views=2", epochs=2, batch_size=8, hidden=16, progress=False)
+    p.fit(tmp_path / "t.csv", out=tmp_path / "run")
+    data = captured["data"]
+    plain, views = data.inputs["photo"].float(), data.inputs["photo@views"]
+    assert views.shape == (24, 2, plain.shape[1])
+    moved = ~torch.isclose(views, plain[:, None], atol=1e-4).all(dim=2)  # [rows, views]
+    assert moved[:20].all() and not moved[20:].any()  # training and validation rows only
+    again = pm.load(tmp_path / "run")
+    pd.testing.assert_frame_equal(p.predict_proba(tmp_path / "t.csv"), again.predict_proba(tmp_path / "t.csv"))
+
+
+def test_audio_transforms_stay_refused_for_a_cached_audio_column_and_views_is_checked(tmp_path):
+    with pytest.raises(PolymodalError, match=r"views=0: the number of cached views per input, 1 to 16"):
+        pm.Predictor("label", augment="image=crop,views=0").fit(tmp_path / "no-such-table.csv")

@@ -300,7 +300,8 @@ class FeatureCache:
 
     def extract(self, encoder: Encoder, values: Sequence[Any], *, base_dir: str | Path | None = None,
                 batch_size: int | None = None, workers: int = 2, progress: bool = True,
-                backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+                backend: str = "auto", view: tuple[str, Callable[[Any, list[str]], Any]] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Features `[N, D]` float32 of `values` (paths or strings) and `present` bool `[N]`.
 
         Absent cells (None, NaN, blank) get zero rows and present False. `batch_size`: rows per
@@ -308,6 +309,11 @@ class FeatureCache:
         resolve against `base_dir` (default: the working directory). Cached inputs are read
         back; the rest are decoded by `workers` threads ahead of the encoder, which runs
         through ONNX Runtime when it can (`backend`, see `fast_forward`).
+
+        `view`: (name, transform) for features of transformed inputs (training/augment.py's cached views):
+        the transform gets each decoded batch (uint8 pixels `[B, H, W, 3]`, the loader's tensors, or strings)
+        and the items' content keys, and returns the batch transformed. A view's entries live in a folder of
+        their own, named from the encoder *and* the view, so its features never mix with the plain ones.
         """
         if encoder.mode != "frozen":
             raise PolymodalError(f"{encoder.name}: only a frozen encoder's features can be cached "
@@ -320,7 +326,7 @@ class FeatureCache:
         inputs, keys = self._keyed_inputs([values[i] for i in rows], rows, loader,
                                           Path(base_dir or Path.cwd()), workers)
         digest = weights_digest(encoder)
-        store = self.store(encoder, digest)
+        store = self.store(encoder, digest if view is None else f"{digest}|view:{view[0]}")
         known = store.index()
         todo = {k: x for k, x in zip(keys, inputs, strict=True) if k not in known}  # dict: duplicates once
         self.last = ExtractStats(rows=len(values), absent=int((~present).sum()), computed=len(todo),
@@ -329,7 +335,8 @@ class FeatureCache:
         pixels = not isinstance(loader.empty(), str) and pixel_loader(encoder) is not None
         fast = fast_forward(encoder, backend=backend, digest=digest, pixels=pixels) if todo else None
         batch_size = batch_size or (TEXT_BATCH if isinstance(loader.empty(), str) else FILE_BATCH)
-        fresh = self._compute(encoder, fast, store, todo, loader, batch_size, workers, progress)
+        fresh = self._compute(encoder, fast, store, todo, loader, batch_size, workers, progress,
+                              None if view is None else view[1])
         dim = next(iter(fresh.values())).shape[0] if fresh else encoder.out_dim
         gathered = store.gather(keys, fresh, dim)
         # Memory: token features are large (a captioner's 2,000 images: 164 MB a copy), and compaction below
@@ -366,7 +373,8 @@ class FeatureCache:
             return paths, list(pool.map(file_key, paths))
 
     def _compute(self, encoder: Encoder, fast: FastForward | None, store: ShardStore, todo: dict[str, Any],
-                 loader: Any, batch_size: int, workers: int, progress: bool) -> dict[str, np.ndarray]:
+                 loader: Any, batch_size: int, workers: int, progress: bool,
+                 transform: Callable[[Any, list[str]], Any] | None = None) -> dict[str, np.ndarray]:
         fresh: dict[str, np.ndarray] = {}
         if fast is None or not todo:
             return fresh
@@ -375,7 +383,8 @@ class FeatureCache:
         chunks = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
         text = isinstance(loader.empty(), str)
         dtype = getattr(encoder, "cache_dtype", "float32")
-        decode = _batch_decoder(items, None if text else fast.pixels or loader, pixels=fast.pixels is not None)
+        decode = _batch_decoder(items, None if text else fast.pixels or loader, pixels=fast.pixels is not None,
+                                keys=keys, transform=transform)
         pending: list[str] = []
         last_flush = time.monotonic()
         bar = tqdm(total=len(items), desc=f"{encoder.name} features", unit="text" if text else "file",
@@ -442,14 +451,16 @@ class FeatureCache:
                 yield folder, meta
 
 
-def _batch_decoder(items: list[Any], loader: Any, pixels: bool) -> Callable[[Sequence[int]], Any]:
+def _batch_decoder(items: list[Any], loader: Any, pixels: bool, *, keys: list[str] | None = None,
+                   transform: Callable[[Any, list[str]], Any] | None = None) -> Callable[[Sequence[int]], Any]:
     """Chunk of item positions -> the encoder's batch: strings as they are (loader None), uint8
-    pixels for an encoder that runs from pixels, else the loader's tensors stacked."""
+    pixels for an encoder that runs from pixels, else the loader's tensors stacked; then `transform`
+    (a cached view's), given the items' keys."""
     def decode(chunk: Sequence[int]) -> Any:
         batch = [items[i] for i in chunk]
-        if loader is None:
-            return batch
-        return _decode_pixels(loader, batch) if pixels else _decode(loader, batch)
+        if loader is not None:
+            batch = _decode_pixels(loader, batch) if pixels else _decode(loader, batch)
+        return batch if transform is None else transform(batch, [keys[i] for i in chunk])
 
     return decode
 

@@ -19,7 +19,7 @@ import torch
 from ..data.splits import CV_BELOW, split_rows, with_tuning_rows
 from ..data.table import Table, read_table
 from ..data.validate import validate, write_skipped
-from ..encoders.materialize import choose_encoders, is_cached, materialize, parse_encoder_spec
+from ..encoders.materialize import cell_values, choose_encoders, is_cached, materialize, parse_encoder_spec
 from ..errors import PolymodalError
 from ..fusion.base import fusion_names
 from ..fusion.options import check_options, options_for
@@ -27,7 +27,7 @@ from ..runs.figures import where_from
 from ..runs.job import Job
 from ..schema import Schema, detect_schema
 from ..tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
-from ..training.augment import BatchAugmenter, check_columns, parse_augment
+from ..training.augment import VIEWS, BatchAugmenter, check_columns, parse_augment, view_transform
 from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
@@ -122,7 +122,7 @@ class Predictor(Job):
         self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
                                weights=weights)
         check_task(self.unlabeled, self.task_)
-        data_all = self._features(table, parts["train"])
+        data_all = self._features(table, parts["train"], np.concatenate([parts["train"], parts["val"]]))
         if self.unlabeled == "use" and len(self.unlabeled_table_.df):
             self.unlabeled_arrays_ = materialize(self.unlabeled_table_, self.schema_, self.encoders_,
                                                  progress=self.progress)
@@ -182,8 +182,9 @@ class Predictor(Job):
                                  + ", ".join(f"{c.name}={c.role}" for c in self.schema_.columns))
         return labelled, split_schema
 
-    def _features(self, table: Table, train_rows: np.ndarray) -> ArrayData:
-        """Every row's encoder inputs (cached features for frozen encoders) and the task's targets."""
+    def _features(self, table: Table, train_rows: np.ndarray, view_rows: np.ndarray | None = None) -> ArrayData:
+        """Every row's encoder inputs (cached features for frozen encoders) and the task's targets; with
+        augmentation of a cached column, its augmented views of `view_rows` (the rows that may train)."""
         torch.manual_seed(self.seed)  # trainable encoders are initialised here: same seed, same weights
         self.encoders_ = choose_encoders(self.schema_, self.columns_, parse_encoder_spec(self.encoders),
                                          pretrained=self.pretrained, mode=self.encoder_mode)
@@ -192,7 +193,32 @@ class Predictor(Job):
             encoder.prepare(table.df[column].iloc[train_rows].dropna().tolist())
         data_all = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         data_all.targets = encode_targets(self.task_, table.df)
+        if self.augmenter_ is not None and view_rows is not None:
+            self._add_views(table, data_all, view_rows)
         return data_all
+
+    def _add_views(self, table: Table, data: ArrayData, rows: np.ndarray) -> None:
+        """`data.inputs[column + VIEWS]`, `[N, K, D]`: K augmented views of each cached image or text column's
+        `rows` (training/augment.py), encoded once each and cached; other rows keep copies of their plain
+        features (they never train)."""
+        from ..encoders.cache import FeatureCache
+
+        aug = self.augmenter_.aug
+        cache, rows = FeatureCache(), np.sort(rows)
+        for column in self.augmenter_.viewed:
+            role, names = self.schema_.modalities[column], aug.ops[self.schema_.modalities[column]]
+            logger.info("augment: %d cached view(s) of %s (%s) for %d rows", aug.views, column, "+".join(names),
+                        len(rows))
+            values = cell_values(table, column, role)
+            plain = data.inputs[column].float()
+            views = plain.unsqueeze(1).repeat(1, aug.views, 1)
+            for v in range(aug.views):
+                feats, present = cache.extract(self.encoders_[column], [values[i] for i in rows],
+                                               base_dir=table.base_dir, progress=self.progress,
+                                               view=view_transform(role, names, v))
+                kept = torch.as_tensor(rows[present])
+                views[kept, v] = torch.from_numpy(np.asarray(feats, dtype=np.float32)[present])
+            data.inputs[column + VIEWS] = views
 
     def _estimate(self, kind: str, table: Table, parts: dict[str, np.ndarray], data_all: ArrayData) -> None:
         """Cross-validate when `kind` says so; record where the figures come from and which rows were seen."""

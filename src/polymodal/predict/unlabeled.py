@@ -27,6 +27,7 @@ from ..data.table import Table
 from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..tasks import Classification, Task
+from ..training.augment import VIEWS
 from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from .fitting import Candidate
@@ -98,6 +99,10 @@ def self_train(p, cands: list[Candidate], best: Candidate, splits: dict[str, Arr
                 100 * PRECISION)
     if not len(extra):
         return cands, best, {**info, "chosen_round": 1}
+    for key, views in splits["train"].inputs.items():  # cached augmented views (training/augment.py): the
+        if key.endswith(VIEWS) and key not in extra.inputs:  # pseudo-labelled rows have none; plain copies
+            plain = extra.inputs[key.removesuffix(VIEWS)].float()
+            extra.inputs[key] = plain.unsqueeze(1).repeat(1, views.shape[1], 1)
     train = ArrayData.concat([splits["train"], extra])
     second = p._train_all({**splits, "train": train}, workdir / "pseudo" if workdir is not None else None, resume,
                           stage=f"{stage}pseudo:")

@@ -65,8 +65,10 @@ class ArrayData:
                          cat([p.targets for p in parts]))
 
     def only(self, columns: list[str]) -> ArrayData:
-        """The same rows with just `columns` (unimodal baselines)."""
-        return ArrayData({c: self.inputs[c] for c in columns}, {c: self.masks[c] for c in columns}, self.targets)
+        """The same rows with just `columns` (unimodal baselines), and their cached augmented views if any
+        (training/augment.py)."""
+        keep = [*columns, *(c + "@views" for c in columns if c + "@views" in self.inputs)]
+        return ArrayData({k: self.inputs[k] for k in keep}, {c: self.masks[c] for c in columns}, self.targets)
 
     def drop(self, column: str) -> ArrayData:
         """The same rows with `column` marked absent everywhere (missing-modality evaluation)."""
