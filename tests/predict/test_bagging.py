@@ -166,3 +166,26 @@ def test_the_cli_refuses_a_bad_bag_folds_value(tmp_path, capsys):
                  str(tmp_path / "run")]) == 2
     assert "bag_folds must be 0" in capsys.readouterr().err
     assert not (tmp_path / "run" / "model.json").exists()
+
+
+def test_rows_sharing_a_file_stay_in_one_bagging_fold(tmp_path):
+    """Three rows per sound file: a fold that trained on one of them and scored another would score memory."""
+    df = pd.read_csv(make_table(tmp_path, rows=60))
+    df["sound"] = [f"snd/{(i // 3) * 3}.wav" for i in range(len(df))]
+    df.to_csv(tmp_path / "shared.csv", index=False)
+    folds = []
+    once = predictor_module.Predictor._train_once
+
+    def recording(self, splits, workdir, resume, *, stage=""):
+        folds.append({round(w, 4) for w in splits["val"].inputs["weight"].flatten().tolist()})
+        return once(self, splits, workdir, resume, stage=stage)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(predictor_module.Predictor, "_train_once", recording)
+        pm.Predictor("color", fusion="none", encoders=ENCODERS, classical="linear", bag_folds=3,
+                     estimate="holdout", progress=False).fit(tmp_path / "shared.csv")
+    sound_of = {round(w, 4): s for w, s in zip(df["weight"], df["sound"], strict=True)}  # weight: a row id
+    for held in folds:
+        for sound in {sound_of[w] for w in held}:
+            pooled = {w for w, s in sound_of.items() if s == sound} & set().union(*folds)
+            assert pooled <= held  # every pooled row with this file is held out in the same fold

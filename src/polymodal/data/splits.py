@@ -55,15 +55,21 @@ def cut(idx: np.ndarray, fraction: float, strat: np.ndarray | None, seed: int) -
         return tuple(train_test_split(idx, test_size=fraction, random_state=seed))
 
 
-def fold_rows(n: int, strat: np.ndarray | None, *, folds: int, seed: int = 0) -> list[np.ndarray]:
+def fold_rows(n: int, strat: np.ndarray | None, *, folds: int, seed: int = 0,
+              groups: np.ndarray | None = None) -> list[np.ndarray]:
     """The held-out positions of each of `folds` folds over `n` rows: seeded, stratified on `strat` (the
-    label's values) where each class has a row for every fold, plain k-fold otherwise."""
-    from sklearn.model_selection import KFold, StratifiedKFold
+    label's values) where each class has a row for every fold, plain k-fold otherwise. With `groups` (a
+    group id per row, data/groups.py), every group stays within one fold."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
     if n < folds:
         raise PolymodalError(f"{folds}-fold cross-validation needs at least {folds} rows; the table has {n}")
     idx = np.arange(n)
-    if strat is not None and pd.Series(strat).value_counts().min() >= folds:
+    stratified = strat is not None and pd.Series(strat).value_counts().min() >= folds
+    if groups is not None and len(np.unique(groups)) >= folds:
+        splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(idx, strat, groups)
+                    if stratified else GroupKFold(folds, shuffle=True, random_state=seed).split(idx, groups=groups))
+    elif stratified:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(idx, strat)
     else:
         splitter = KFold(folds, shuffle=True, random_state=seed).split(idx)

@@ -2,8 +2,9 @@
 out-of-fold predictions.
 
 The training and validation rows are pooled and cut into K folds (stratified on the label for
-classification). Fold k's models train on the other K-1 folds and early-stop (or pick their strength, their
-k, their number of rounds) on fold k; their predictions on fold k are that candidate's out-of-fold
+classification; rows that share a media file are kept in one fold, data/groups.py). Fold k's models train
+on the other K-1 folds and early-stop (or pick their strength, their k, their number of rounds) on fold
+k; their predictions on fold k are that candidate's out-of-fold
 predictions. So every pooled row trains K-1 of a candidate's models and scores the K-th:
 - a candidate's validation figures are its out-of-fold metrics over all pooled rows, not over the 15% a
   single split holds out, and ensemble selection (predict/selection.py) weighs candidates on those same
@@ -52,7 +53,10 @@ def bag(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, 
     if len(pool) < p.bag_folds:
         raise PolymodalError(f"{p.bag_folds}-fold bagging needs at least {p.bag_folds} training and validation "
                              f"rows; this fit has {len(pool)}")
-    held_out = fold_rows(len(pool), strat, folds=p.bag_folds, seed=p.seed)
+    # rows sharing a media file stay in one fold (data/groups.py): else a fold scores rows whose very file it
+    # trained on, and the out-of-fold figures reward memory
+    groups = pool.groups.numpy() if pool.groups is not None else None
+    held_out = fold_rows(len(pool), strat, folds=p.bag_folds, seed=p.seed, groups=groups)
     folds: list[list[Candidate]] = []
     for k, held in enumerate(held_out):
         rest = np.setdiff1d(np.arange(len(pool)), held)

@@ -39,7 +39,8 @@ def check_estimate(estimate: str, folds: int) -> None:
 
 def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
     """Run `p`'s whole selection on each fold's other rows and score the chosen model on the fold."""
-    held_out = fold_rows(len(rows), labels, folds=p.folds, seed=p.seed)
+    groups = data.groups.numpy()[rows] if data.groups is not None else None  # shared files: one fold
+    held_out = fold_rows(len(rows), labels, folds=p.folds, seed=p.seed, groups=groups)
     chosen, scores, by_candidate = [], [], {}
     for i, held in enumerate(held_out):
         rest = np.setdiff1d(np.arange(len(rows)), held)

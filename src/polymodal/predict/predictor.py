@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data.groups import MEDIA, shared_file_groups
 from ..data.splits import CV_BELOW, split_rows, with_tuning_rows
 from ..data.table import Table, read_table
 from ..data.validate import validate, write_skipped
@@ -193,6 +194,8 @@ class Predictor(Job):
             encoder.prepare(table.df[column].iloc[train_rows].dropna().tolist())
         data_all = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         data_all.targets = encode_targets(self.task_, table.df)
+        groups = shared_file_groups(table.df, [c for c in self.columns_ if self.schema_.modalities[c] in MEDIA])
+        data_all.groups = None if groups is None else torch.as_tensor(groups)
         if self.augmenter_ is not None and view_rows is not None:
             self._add_views(table, data_all, view_rows)
         return data_all

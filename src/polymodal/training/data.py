@@ -48,6 +48,7 @@ class ArrayData:
     inputs: dict[str, Any]  # column -> Tensor [N, ...] or list[str]
     masks: dict[str, torch.Tensor]  # column -> bool [N]
     targets: Targets = None
+    groups: torch.Tensor | None = None  # rows sharing a media file share an id (data/groups.py); None: all apart
 
     def __len__(self) -> int:
         return len(next(iter(self.masks.values())))
@@ -56,22 +57,30 @@ class ArrayData:
         return take(self.inputs, idx), take(self.masks, idx), take(self.targets, idx)
 
     def subset(self, idx: torch.Tensor) -> ArrayData:
-        return ArrayData(*self.take(idx))
+        return ArrayData(*self.take(idx), take(self.groups, idx))
 
     @staticmethod
     def concat(parts: list[ArrayData]) -> ArrayData:
         """The rows of `parts`, in order (k-fold bagging pools the training and validation rows)."""
+        groups = None
+        if any(p.groups is not None for p in parts):  # ids are the table's, shared across parts; rows without
+            top, groups = max(int(p.groups.max()) for p in parts if p.groups is not None and len(p.groups)), []
+            for p in parts:  # any are each a group of their own
+                groups.append(p.groups if p.groups is not None else torch.arange(len(p)) + top + 1)
+                top += 0 if p.groups is not None else len(p)
+            groups = torch.cat(groups)
         return ArrayData(cat([p.inputs for p in parts]), cat([p.masks for p in parts]),
-                         cat([p.targets for p in parts]))
+                         cat([p.targets for p in parts]), groups)
 
     def only(self, columns: list[str]) -> ArrayData:
         """The same rows with just `columns` (unimodal baselines), and their cached augmented views if any
         (training/augment.py)."""
         keep = [*columns, *(c + "@views" for c in columns if c + "@views" in self.inputs)]
-        return ArrayData({k: self.inputs[k] for k in keep}, {c: self.masks[c] for c in columns}, self.targets)
+        return ArrayData({k: self.inputs[k] for k in keep}, {c: self.masks[c] for c in columns}, self.targets,
+                         self.groups)
 
     def drop(self, column: str) -> ArrayData:
         """The same rows with `column` marked absent everywhere (missing-modality evaluation)."""
         masks = dict(self.masks)
         masks[column] = torch.zeros_like(masks[column])
-        return ArrayData(self.inputs, masks, self.targets)
+        return ArrayData(self.inputs, masks, self.targets, self.groups)
