@@ -48,7 +48,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "no_baselines": ("baselines", lambda given: not given), "require_all": "require_all",
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
-                   "unlabeled": "unlabeled", "augment": "augment",
+                   "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -56,6 +56,8 @@ def report_predictor(predictor, out) -> None:
     from ..report.console import print_comparison
 
     print_comparison(console, predictor.comparison_, predictor.task_.monitor)
+    for skipped in getattr(predictor, "skipped_candidates_", []):
+        console.print(f"skipped {skipped['stage']}{skipped['name']}: {skipped['reason']}")
     console.print(f"best: [bold]{predictor.best_.name}[/]; figures: {predictor.estimate_}")
     console.print(f"run written to {out} (report: {out}/report.html)")
 
@@ -125,6 +127,10 @@ def add_parser(sub) -> None:
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
     p.add_argument("--no-ensemble", action="store_true", default=None, help="do not save an ensemble of the "
                    "candidates, even when it is best on validation (ensemble selection, Caruana et al. 2004)")
+    default(p.add_argument("--time-limit", type=float, metavar="SECONDS", help="a budget for the whole fit: "
+                           "classical candidates first, then the neural ones cheapest first with the epochs that fit, "
+                           "skipping those without time for one (listed); the best finished one is saved"),
+            predictor="time_limit")
     default(p.add_argument("--augment", metavar="SPEC", help="augmentation while the neural candidates train: "
                            "mixup=ALPHA (mixes features, cached ones too), image=flip+crop+jitter+rotate, "
                            "audio=noise+gain+shift+mask, text=dropout+swap (the last three for trainable encoders), "

@@ -64,7 +64,8 @@ def bag(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, 
                     len(held))
         fold = {"train": pool.subset(torch.as_tensor(rest)), "val": pool.subset(torch.as_tensor(held))}
         where = workdir / "bag" / f"fold{k + 1}" if workdir is not None else None
-        folds.append(p._train_once(fold, where, resume, stage=f"{stage}bag{k + 1}:"))
+        with p.budget_.share(len(held_out) - k):  # a time limit: each fold an equal share of what is left
+            folds.append(p._train_once(fold, where, resume, stage=f"{stage}bag{k + 1}:"))
     return [_bagged(p.task_, [fold[i] for fold in folds], held_out, pool, splits.get("test"), p._parts_of)
             for i in range(len(folds[0]))]
 

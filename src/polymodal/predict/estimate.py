@@ -51,7 +51,8 @@ def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
         logger.info("fold %d/%d: %d training, %d validation, %d held-out rows", i + 1, p.folds, len(train),
                     len(val), len(held))
         # the same procedure as the final fit's: the choice, the ensemble and self-training included
-        candidates, best = p._fit_candidates(splits, None, False, stage=f"fold{i + 1}:")
+        with p.budget_.share(p.folds - i + 1):  # a time limit: each fold and the final fit an equal share
+            candidates, best = p._fit_candidates(splits, None, False, stage=f"fold{i + 1}:")
         chosen.append(best.name)
         scores.append(_scalars(best.test))
         for c in candidates:

@@ -34,11 +34,13 @@ from ..training.loop import predict_logits
 from ..training.settings import check_settings
 from . import run_io
 from .bagging import bag, check_bag_folds
+from .budget import Budget, check_time_limit
+from .candidates import train_once
 from .classical import DEFAULT as CLASSICAL_DEFAULT
-from .classical import classical_names, fit_classical
+from .classical import classical_names
 from .estimate import check_estimate, cross_validate
 from .fitted import check_neural
-from .fitting import SELECTABLE, Candidate, build_model, fit_candidate, score
+from .fitting import SELECTABLE, Candidate, build_model, score
 from .model import MultimodalModel
 from .seen import fingerprint_columns, fingerprints, seen_mask
 from .selection import ensemble_selection
@@ -73,6 +75,8 @@ class Predictor(Job):
     model for a second round of every candidate ("use"; predict/unlabeled.py).
     `augment`: data augmentation while the neural candidates train, off by default (training/augment.py):
     "mixup=0.2,image=flip+crop,audio=mask,text=dropout" or the same as a dict.
+    `time_limit`: seconds for the whole fit (predict/budget.py): cheapest candidates first, epochs fitted to
+    the time left, candidates without time skipped and listed; None (the default) has no limit.
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
     and chooses on the out-of-fold predictions (predict/bagging.py); 0 (the default) fits each once.
     """
@@ -89,7 +93,7 @@ class Predictor(Job):
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
                  label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
                  ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
-                 augment: str | dict | None = None, progress: bool = True):
+                 augment: str | dict | None = None, time_limit: float | None = None, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -101,6 +105,7 @@ class Predictor(Job):
         self.fusion_options, self.progress = fusion_options, progress
         self.label_weights, self.classical, self.ensemble = label_weights, classical, ensemble
         self.bag_folds, self.unlabeled, self.augment = bag_folds, unlabeled, augment
+        self.time_limit = time_limit
 
     @property
     def labels(self) -> list[str]:
@@ -117,6 +122,7 @@ class Predictor(Job):
         `resume`; a finished run there is replaced only with `overwrite`). `tuning_data`: a separate table
         for validation (early stopping and choosing the fusion); `data` then supplies the training rows."""
         weights = self._check_before_work(tuning_data)
+        self.budget_, self.skipped_candidates_ = Budget(self.time_limit), []  # the clock starts now
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
         table, split_schema = self._read(data, tuning_data, run)
         parts, kind = self._split(table, split_schema)
@@ -147,6 +153,7 @@ class Predictor(Job):
         check_bag_folds(self.bag_folds)
         check_unlabeled(self.unlabeled, self.bag_folds)
         parse_augment(self.augment)
+        check_time_limit(self.time_limit)
         fusions, classical = self._fusions(), self._classical()  # each raises on a name it does not know
         if not fusions and not classical:
             raise PolymodalError("nothing to fit: fusion='none' trains no fusion and classical='none' no classical "
@@ -301,9 +308,11 @@ class Predictor(Job):
                         ) -> tuple[list[Candidate], Candidate]:
         """Every candidate trained, and the one to save chosen on validation; with unlabeled="use", a second round
         on the pseudo-labelled rows too (predict/unlabeled.py). The final fit and each cross-validation fold."""
-        cands = self._train_all(splits, workdir, resume, stage=stage)
+        rounds = 2 if getattr(self, "unlabeled_arrays_", None) is not None else 1
+        with self.budget_.share(rounds):  # a time limit: self-training's first round gets half
+            cands = self._train_all(splits, workdir, resume, stage=stage)
         best = self._select(cands, splits)
-        if getattr(self, "unlabeled_arrays_", None) is not None:
+        if rounds == 2:
             cands, best, info = self_train(self, cands, best, splits, workdir, resume, stage=stage)
             if not stage:  # the final fit's round, for the report
                 self.unlabeled_ = {**self.unlabeled_, **info}
@@ -319,24 +328,7 @@ class Predictor(Job):
 
     def _train_once(self, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
                     ) -> list[Candidate]:
-        cands = [Candidate(f, "fusion", f, self.columns_) for f in self._fusions()]
-        if self.baselines and len(self.columns_) > 1 and cands:  # each modality alone: what fusion adds
-            cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in self.columns_]
-        train_args = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                      "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed,
-                      "progress": self.progress, "augment": getattr(self, "augmenter_", None)}
-        for i, cand in enumerate(cands):
-            logger.info("%s[%d/%d] %s", stage, i + 1, len(cands), cand.name)
-            fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults
-            model = self._model(cand.fusion, cand.columns, modality_dropout=self.modality_dropout if fusion else 0.0,
-                                options=self._options if fusion else None)
-            fit_candidate(cand, self.task_, splits, workdir=workdir, resume=resume, model=model,
-                          train_args={**train_args, "on_epoch_end": self.log_.stage(stage + cand.name)})
-        for name in self._classical():
-            logger.info("%s%s on the fixed features", stage, name)
-            cand = fit_classical(name, self.task_, splits, self.encoders_, self.columns_, seed=self.seed)
-            cands += [cand] if cand is not None else []
-        return cands
+        return train_once(self, splits, workdir, resume, stage=stage)
 
     def _model(self, fusion: str, columns: list[str], modality_dropout: float, options: dict | None
                ) -> MultimodalModel:

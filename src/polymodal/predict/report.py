@@ -77,6 +77,11 @@ def _overview(report: Report, p) -> None:
         report.add_text(f"{p.skipped_['row'].nunique()} row(s) were skipped for bad data (see `skipped.csv`).")
     if summary_text(getattr(p, "unlabeled_", None)):
         report.add_text(summary_text(p.unlabeled_))
+    if getattr(p, "time_limit", None):
+        skipped = getattr(p, "skipped_candidates_", [])
+        report.add_text(f"Time limit {p.time_limit:g} s (the fit took {getattr(p, 'fit_seconds_', 0):.0f} s): "
+                        + ("every candidate ran." if not skipped else f"{len(skipped)} candidate(s) skipped: "
+                           + "; ".join(f"{s['stage']}{s['name']} ({s['reason']})" for s in skipped) + "."))
 
 
 def _comparison(report: Report, p, plots: Path, monitor: str) -> None:

@@ -52,7 +52,9 @@ def metrics_summary(p) -> dict:
             "val": p.best_.val, "test": p.best_.test, "splits": p.split_sizes_,
             "comparison": p.comparison_.to_dict(orient="records"), "missing_modality": p.missing_,
             "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2),
-            **({"unlabeled": p.unlabeled_} if getattr(p, "unlabeled_", {}).get("rows") else {})}
+            **({"unlabeled": p.unlabeled_} if getattr(p, "unlabeled_", {}).get("rows") else {}),
+            **({"time_limit": {"seconds": p.time_limit, "skipped": p.skipped_candidates_}}
+               if getattr(p, "time_limit", None) else {})}
 
 
 def load_state(p, run: Path) -> None:

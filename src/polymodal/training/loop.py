@@ -30,6 +30,7 @@ class TrainResult:
     best_score: float = -math.inf
     seconds: float = 0.0
     resumed_from: int | None = None
+    stopped_for_time: bool = False  # the time budget ended it before its epochs or its patience did
 
 
 def pick_device() -> torch.device:
@@ -92,6 +93,35 @@ def _to_float(out):
 LIVE_SECONDS = 0.5
 
 
+def epoch_seconds(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: ArrayData | None, *,
+                  batch_size: int, steps: int = 2) -> float:
+    """About how long one epoch of `model` takes here: `steps` forward and backward passes on training
+    batches (after one untimed, which pays for first-call set-up), scaled to an epoch's steps, plus one
+    validation pass. The model's weights are untouched (no optimiser step; its own copy is used, so that
+    normalisation statistics do not move)."""
+    import copy
+
+    probe = copy.deepcopy(model)
+    probe.train()
+    n = len(train_data)
+    size = min(batch_size, n)
+    timed = 0.0
+    for i in range(steps + 1):
+        idx = torch.arange(i * size, (i + 1) * size) % max(n, 1)
+        inputs, masks, targets = train_data.take(idx)
+        started = time.perf_counter()
+        task.step(_to_float(probe(inputs, masks)), targets).loss.backward()
+        if i:
+            timed += time.perf_counter() - started
+        probe.zero_grad(set_to_none=True)
+    seconds = timed / steps * steps_per_epoch(n, batch_size)
+    if val_data is not None and len(val_data):
+        started = time.perf_counter()
+        predict_logits(probe, val_data.subset(torch.arange(min(len(val_data), 512))))
+        seconds += (time.perf_counter() - started) * math.ceil(len(val_data) / 512)
+    return seconds
+
+
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Optimizer steps in an epoch of `n` samples (a trailing batch of one is skipped, see `_epoch`)."""
     full, rest = divmod(n, batch_size)
@@ -151,10 +181,13 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
           warmup: float = 0.05, clip: float = 1.0, patience: int = 5, seed: int = 0,
           checkpoint_dir: Path | None = None, resume: bool = False, progress: bool = True,
           desc: str = "training", on_epoch_end: Callable[[dict], None] | None = None,
-          augment: Callable | None = None) -> tuple[TrainResult, dict[str, torch.Tensor]]:
+          augment: Callable | None = None, deadline: float | None = None
+          ) -> tuple[TrainResult, dict[str, torch.Tensor]]:
     """Train in place; return the result and the best weights (by `task.monitor` on validation).
     `on_epoch_end` receives each epoch's history row (the run's log.csv); `augment` each training batch
-    (training/augment.py's `BatchAugmenter`)."""
+    (training/augment.py's `BatchAugmenter`). `deadline` (a `time.monotonic()` value): no epoch starts that
+    the last one's duration says would end after it (a time budget, predict/budget.py); the first always
+    runs."""
     device = pick_device()
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -177,9 +210,14 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
                total=epochs * per_epoch, unit="step", leave=False,
                disable=not progress or not sys.stderr.isatty(), dynamic_ncols=True)
     shown: dict[str, str] = {}
+    last_epoch = 0.0
     for epoch in range(start_epoch, epochs):
         if stale >= patience:
             break
+        if deadline is not None and last_epoch and time.monotonic() + last_epoch > deadline:
+            result.stopped_for_time = True
+            break
+        epoch_started = time.monotonic()
         bar.set_description(f"{desc} {epoch + 1}/{epochs}", refresh=False)
         torch.manual_seed(seed * 7919 + epoch)  # dropout & modality dropout: a function of (seed, epoch)
         order = _order(len(train_data), seed, epoch, weights)
@@ -201,6 +239,7 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         else:
             stale += 1
         result.seconds = time.time() - started
+        last_epoch = time.monotonic() - epoch_started
         shown = {f"val_{task.monitor}" if "val_loss" in row else task.monitor: f"{score:.4f}"}
         bar.set_postfix(loss=f"{loss:.4f}", **shown)
         if checkpoint_dir is not None:

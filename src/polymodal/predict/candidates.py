@@ -1,0 +1,83 @@
+"""One round of candidates on given splits: every fusion, each modality alone, the classical candidates.
+
+Without a time limit: the neural candidates in their order, then the classical ones, each to its epochs or
+its early stop. With one (predict/budget.py): the classical candidates first, then the neural ones cheapest
+first, each with the epochs that fit its share of the time left, skipping (and listing) those without time
+for one epoch. Either way, when progress is shown or a limit is set, each neural candidate's epoch is timed
+on a few steps first and the plan is logged with those estimates.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..training.data import ArrayData
+from ..training.loop import epoch_seconds
+from .budget import plan_text, too_small
+from .classical import fit_classical
+from .fitting import SELECTABLE, Candidate, fit_candidate
+
+logger = logging.getLogger("polymodal")
+
+
+def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
+               ) -> list[Candidate]:
+    cands = [Candidate(f, "fusion", f, p.columns_) for f in p._fusions()]
+    if p.baselines and len(p.columns_) > 1 and cands:  # each modality alone: what fusion adds
+        cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in p.columns_]
+    budget = p.budget_
+    models = {c.name: _model(p, c) for c in cands}
+    costs = {c.name: epoch_seconds(models[c.name], p.task_, splits["train"].only(c.columns), splits.get("val"),
+                                   batch_size=p.batch_size) for c in cands} \
+        if cands and (budget.active or p.progress) else {}
+    if costs:
+        logger.info("%s%s", stage, plan_text(costs, p.epochs, p._classical(), budget))
+    done: list[Candidate] = []
+    if budget.active:  # cheapest first: the classical candidates, then the neural ones by epoch cost
+        done += _classical(p, splits, stage)
+        cands = sorted(cands, key=lambda c: costs[c.name])
+    train_args = {"epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr, "weight_decay": p.weight_decay,
+                  "patience": p.patience, "seed": p.seed, "progress": p.progress,
+                  "augment": getattr(p, "augmenter_", None), "deadline": budget.stage_end}
+    for i, cand in enumerate(cands):
+        epochs = p.epochs
+        if budget.active:
+            share = budget.left() / (len(cands) - i)
+            epochs = min(p.epochs, int(share // max(costs[cand.name], 1e-9)))
+            if epochs < 1:
+                p.skipped_candidates_.append({"stage": stage, "name": cand.name, "epoch_seconds": costs[cand.name],
+                                              "share_seconds": max(0.0, share),
+                                              "reason": f"one epoch takes about {costs[cand.name]:.1f} s and its "
+                                                        f"share of the time left was {max(0.0, share):.1f} s"})
+                logger.info("%sskipped %s: %s", stage, cand.name, p.skipped_candidates_[-1]["reason"])
+                continue
+        logger.info("%s[%d/%d] %s%s", stage, i + 1, len(cands), cand.name,
+                    f" (~{costs[cand.name]:.1f} s/epoch, at most {epochs} epochs)" if costs else "")
+        fit_candidate(cand, p.task_, splits, workdir=workdir, resume=resume, model=models.pop(cand.name),
+                      train_args={**train_args, "epochs": epochs, "on_epoch_end": p.log_.stage(stage + cand.name)})
+        done.append(cand)
+    if not budget.active:
+        done += _classical(p, splits, stage)
+    if budget.active and not any(c.kind in SELECTABLE for c in done):
+        raise too_small(budget, costs)
+    return done
+
+
+def _model(p, cand: Candidate):
+    fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults
+    return p._model(cand.fusion, cand.columns, modality_dropout=p.modality_dropout if fusion else 0.0,
+                    options=p._options if fusion else None)
+
+
+def _classical(p, splits: dict[str, ArrayData], stage: str) -> list[Candidate]:
+    out = []
+    for name in p._classical():
+        if p.budget_.left() <= 0:
+            p.skipped_candidates_.append({"stage": stage, "name": name, "reason": "no time left"})
+            logger.info("%sskipped %s: no time left", stage, name)
+            continue
+        logger.info("%s%s on the fixed features", stage, name)
+        cand = fit_classical(name, p.task_, splits, p.encoders_, p.columns_, seed=p.seed)
+        out += [cand] if cand is not None else []
+    return out
