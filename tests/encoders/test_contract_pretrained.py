@@ -1,5 +1,5 @@
 """The encoder contract for the registered encoders that test_contract.py leaves out: the pretrained
-ones (EfficientNet-Lite0 and its grid, MiniLM, `hf:PATH` on tiny models this file saves), the fixed
+ones (EfficientNet-Lite0, its grid and its frames, MiniLM, `hf:PATH` on tiny models this file saves), the fixed
 audio features (mfcc, mel-frames), which have no weights at all, and the speech encoders (whisper: no
 weights in PyTorch; whisper-asr: MiniLM over the transcript), which skip without `polymodal[speech]`.
 
@@ -28,6 +28,7 @@ tf = pytest.importorskip("transformers")
 CASES = {
     "efficientnet-lite0": ("image", {}),
     "efficientnet-lite0-grid": ("image", {"grid": 2}),
+    "efficientnet-lite0-frames": ("video", {"frames": 2, "size": 32}),
     "minilm": ("text", {"max_length": 16}),
     "mfcc": ("audio", {"seconds": 0.25}),
     "mel-frames": ("audio", {"seconds": 0.25, "frames": 4, "n_mels": 16}),

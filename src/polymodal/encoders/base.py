@@ -111,7 +111,7 @@ class EncoderSpec:
 
 ENCODERS: dict[str, EncoderSpec] = {}
 _MODULES = ("scratch_image", "scratch_text", "scratch_audio", "tabular", "mfcc", "efficientnet", "minilm", "hf",
-            "efficientnet_grid", "mel_frames", "whisper", "whisper_asr")
+            "efficientnet_grid", "mel_frames", "whisper", "whisper_asr", "frames")
 
 
 def register_encoder(name: str, roles: Sequence[str], *, pretrained: bool = False, summary: str = ""):
@@ -159,7 +159,8 @@ def encoders_from_state(state: dict) -> dict[str, Encoder]:
 def default_encoder(role: str, *, pretrained: bool = True) -> str:
     """The encoder used for a role when the user names none."""
     table = {"image": "efficientnet-lite0" if pretrained else "cnn", "text": "minilm" if pretrained else "gru",
-             "audio": "mfcc" if pretrained else "audio-cnn", "video": "video-cnn", "numeric": "numeric",
+             "audio": "mfcc" if pretrained else "audio-cnn",
+             "video": "efficientnet-lite0-frames" if pretrained else "video-cnn", "numeric": "numeric",
              "categorical": "categorical"}
     if role not in table:
         raise PolymodalError(f"no encoder for role {role!r}")
