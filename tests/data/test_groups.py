@@ -43,3 +43,18 @@ def test_subsets_and_pools_keep_the_tables_group_ids():
     pooled = ArrayData.concat([a, loose]).groups.tolist()
     assert pooled[:2] == [0, 1] and len(set(pooled)) == 4  # rows without ids are each their own group
     assert data.only(["x"]).groups is data.groups and data.drop("x").groups is data.groups
+
+
+def test_a_seeded_split_keeps_each_group_on_one_side():
+    from polymodal.data.splits import split_rows
+    from polymodal.schema import Schema
+
+    groups = np.repeat(np.arange(100), 4)  # 400 rows, four per shared file
+    df = pd.DataFrame({"y": np.repeat(np.arange(100) % 2, 4).astype(str)})
+    parts = split_rows(df, Schema([], "t"), "y", seed=0, groups=groups)
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(400))
+    sides = [set(groups[rows]) for rows in parts.values()]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])  # no file on two sides
+    assert 0.10 < len(parts["test"]) / 400 < 0.20 and 0.10 < len(parts["val"]) / 400 < 0.22
+    plain = split_rows(df, Schema([], "t"), "y", seed=0)
+    assert set(groups[plain["test"]]) & set(groups[plain["train"]])  # without groups, files straddle the split

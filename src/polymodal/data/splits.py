@@ -19,10 +19,11 @@ CV_BELOW = 1000
 
 
 def split_rows(df: pd.DataFrame, schema: Schema, label: str | None, *, seed: int = 0,
-               test: bool = True) -> dict[str, np.ndarray]:
+               test: bool = True, groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Row positions of train/val/test: from the table's split column when there is one, else a seeded
     split, stratified on the label where it is categorical: 70/15/15, or 85/15 train/val with `test=False`
-    (a model refitted on every row after cross-validation, or a table whose test rows are elsewhere)."""
+    (a model refitted on every row after cross-validation, or a table whose test rows are elsewhere).
+    `groups` (data/groups.py): rows sharing a media file land in the same part."""
     split_cols = schema.names("split")
     if split_cols:
         s = df[split_cols[0]].astype(str).str.lower()
@@ -34,21 +35,26 @@ def split_rows(df: pd.DataFrame, schema: Schema, label: str | None, *, seed: int
     idx = np.arange(len(df))
     strat = df[label].astype(str).to_numpy() if label is not None else None
     if test:
-        rest, held = cut(idx, FRACTIONS["test"], strat, seed)
+        rest, held = cut(idx, FRACTIONS["test"], strat, seed, groups)
     else:
         rest, held = idx, idx[:0]
     train, val = cut(rest, FRACTIONS["val"] / (1 - FRACTIONS["test"] * test),
-                        strat[rest] if strat is not None else None, seed)
+                     strat[rest] if strat is not None else None, seed, groups[rest] if groups is not None else None)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(held)}
 
 
-def cut(idx: np.ndarray, fraction: float, strat: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def cut(idx: np.ndarray, fraction: float, strat: np.ndarray | None, seed: int,
+        groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`idx` cut in two, stratified where every class can be: a class of one row, or fewer held-out rows
-    than classes, makes sklearn refuse, and then the cut is plain random."""
+    than classes, makes sklearn refuse, and then the cut is plain random. With `groups`, whole groups go to
+    one side (the held-out side is one fold of round(1 / fraction) group folds, stratified where it can be)."""
     from sklearn.model_selection import train_test_split
 
     if len(idx) < 2:
         return idx, idx[:0]
+    if groups is not None and len(np.unique(groups)) >= max(2, round(1 / fraction)):
+        held = fold_rows(len(idx), strat, folds=max(2, round(1 / fraction)), seed=seed, groups=groups)[0]
+        return np.delete(idx, held), idx[held]
     try:
         return tuple(train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat))
     except ValueError:

@@ -45,7 +45,8 @@ def cross_validate(p, data: ArrayData, labels, rows: np.ndarray) -> dict:
     for i, held in enumerate(held_out):
         rest = np.setdiff1d(np.arange(len(rows)), held)
         strat = np.asarray(labels)[rest] if labels is not None else None
-        train, val = cut(rest, FRACTIONS["val"] / (1 - FRACTIONS["test"]), strat, p.seed)
+        train, val = cut(rest, FRACTIONS["val"] / (1 - FRACTIONS["test"]), strat, p.seed,
+                         groups[rest] if groups is not None else None)
         splits = {k: data.subset(torch.as_tensor(np.sort(v), dtype=torch.long))
                   for k, v in (("train", train), ("val", val), ("test", held))}
         logger.info("fold %d/%d: %d training, %d validation, %d held-out rows", i + 1, p.folds, len(train),

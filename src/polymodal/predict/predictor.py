@@ -265,7 +265,9 @@ class Predictor(Job):
         cv = self.estimate == "cv" or (self.estimate == "auto" and not has_split and len(table) < CV_BELOW)
         if cv:  # the final model is refitted on every row: train/val only
             schema = Schema([c for c in schema.columns if c.role != "split"], schema.source)
-        parts = split_rows(table.df, schema, self._stratify_on(), seed=self.seed, test=not cv)
+        media = [c for c in self.columns_ if self.schema_.modalities[c] in MEDIA]
+        parts = split_rows(table.df, schema, self._stratify_on(), seed=self.seed, test=not cv,
+                           groups=shared_file_groups(table.df, media))  # shared files: one side only
         if len(parts["val"]) == 0:
             raise PolymodalError(f"{table.source}: no validation rows (split column has no 'val' rows)")
         return parts, "cv" if cv else "test" if len(parts["test"]) else "val"
