@@ -22,7 +22,8 @@ IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", 
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"}
 VIDEO_EXT = {".gif", ".npy"}
 ROLES = ("image", "audio", "video", "text", "numeric", "categorical", "label", "split", "id", "ignore")
-MODALITY_ROLES = ("image", "audio", "video", "text", "numeric", "categorical")
+MODALITY_ROLES = ("image", "audio", "video", "text", "numeric", "categorical", "tabular")
+TABULAR_ROLES = ("numeric", "categorical")  # the roles a `tabular` group gathers (schema.group_tabular)
 FILE_ROLES = ("image", "audio", "video")  # cells that hold file paths
 SPLIT_VALUES = {"train", "val", "valid", "validation", "dev", "test"}
 PATH_SHARE = 0.8  # share of non-empty cells with a media extension for a column to count as paths
@@ -33,6 +34,7 @@ class Column:
     name: str
     role: str
     reason: str
+    members: tuple[str, ...] = ()  # a `tabular` group's columns: the group is one modality, they are none
 
 
 @dataclass
@@ -52,8 +54,20 @@ class Schema:
 
     @property
     def modalities(self) -> dict[str, str]:
-        """Input columns -> their role, sorted by column name (the batch key order)."""
-        return {c.name: c.role for c in sorted(self.columns, key=lambda c: c.name) if c.role in MODALITY_ROLES}
+        """Input columns -> their role, sorted by column name (the batch key order). A `tabular` group is one
+        modality; its member columns are not modalities of their own."""
+        grouped = self.grouped
+        return {c.name: c.role for c in sorted(self.columns, key=lambda c: c.name)
+                if c.role in MODALITY_ROLES and c.name not in grouped}
+
+    @property
+    def grouped(self) -> set[str]:
+        """The columns inside a `tabular` group."""
+        return {m for c in self.columns for m in c.members}
+
+    def members(self, name: str) -> tuple[str, ...]:
+        """A group's member columns, or `(name,)` for a plain column."""
+        return next((c.members for c in self.columns if c.name == name and c.members), (name,))
 
     def role(self, name: str) -> str:
         for c in self.columns:
@@ -62,12 +76,50 @@ class Schema:
         raise TableError(f"column {name!r} is not in the schema; columns: {', '.join(c.name for c in self.columns)}")
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "columns": [{"name": c.name, "role": c.role, "reason": c.reason}
+        return {"source": self.source, "columns": [{"name": c.name, "role": c.role, "reason": c.reason,
+                                                    **({"members": list(c.members)} if c.members else {})}
                                                    for c in self.columns]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
-        return cls([Column(c["name"], c["role"], c.get("reason", "")) for c in d["columns"]], d.get("source", ""))
+        return cls([Column(c["name"], c["role"], c.get("reason", ""), tuple(c.get("members", ())))
+                    for c in d["columns"]], d.get("source", ""))
+
+
+TABULAR = "tabular"  # the group's name (with a trailing "_" per clash with a real column)
+
+
+def group_tabular(schema: Schema, columns: list[str]) -> Schema:
+    """`schema` with the numeric and categorical columns among `columns` gathered into one `tabular` group
+    (one modality, one encoder, one presence mask), when there are at least two of them; else unchanged."""
+    members = tuple(c for c in columns if schema.role(c) in TABULAR_ROLES)
+    if len(members) < 2 or any(c.role == "tabular" for c in schema.columns):
+        return schema
+    name = TABULAR
+    while name in {c.name for c in schema.columns}:
+        name += "_"
+    group = Column(name, "tabular", f"{len(members)} numeric and categorical columns as one modality", members)
+    return Schema([*schema.columns, group], schema.source, list(schema.notes))
+
+
+def with_group_cells(table: Table, schema: Schema) -> Table:
+    """`table` with each `tabular` group's cell per row: `{member: value}` over the member columns it has,
+    or None when they are all empty (the group is then absent from the row)."""
+    groups = [c for c in schema.columns if c.members]
+    if not groups:
+        return table
+    df = table.df.copy()
+    for group in groups:
+        present = [m for m in group.members if m in df.columns]
+        records = df[present].to_dict("records") if present else [{} for _ in range(len(df))]
+        records = [{k: None if _empty(v) else v for k, v in r.items()} for r in records]
+        df[group.name] = [r if any(v is not None for v in r.values()) else None for r in records]
+    return Table(df, table.base_dir, table.source)
+
+
+def _empty(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA or (
+        isinstance(value, str) and not value.strip())
 
 
 def load_overrides(path: str | Path) -> dict[str, str]:

@@ -28,6 +28,7 @@ TINY = {
     "transformer-text": {"dim": 8, "heads": 2, "out_dim": 8, "max_len": 16},
     "numeric": {"hidden": 8, "out_dim": 4},
     "categorical": {"out_dim": 4},
+    "tabular": {"roles": {"size": "numeric", "colour": "categorical"}, "hidden": 8, "out_dim": 4},
 }
 SINGLE_BLOCK = {"categorical"}  # one lookup table: "last" is all of it, by design
 B = 4
@@ -35,7 +36,7 @@ B = 4
 
 def test_every_scratch_encoder_is_covered():
     names = {name for name, _ in CASES}
-    assert {"cnn", "video-cnn", "audio-cnn", "gru", "transformer-text", "numeric", "categorical"} <= names
+    assert {"cnn", "video-cnn", "audio-cnn", "gru", "transformer-text", "numeric", "categorical", "tabular"} <= names
 
 
 def _cells(role: str, tmp_path) -> list:
@@ -59,12 +60,15 @@ def _cells(role: str, tmp_path) -> list:
         return [1.5, -2.0, float("nan"), 10.0]
     if role == "categorical":
         return ["red", "blue", "red", "green"]
+    if role == "tabular":  # a group's cells: the row's member values (a missing one, an all-empty row as None)
+        return [{"size": 1.5, "colour": "red"}, {"size": float("nan"), "colour": "blue"}, None,
+                {"size": 10.0, "colour": "green"}]
     raise AssertionError(f"no sample cells for role {role!r}: add them to this fixture")
 
 
 def _batch(encoder, cells):
     loader = encoder.loader()
-    items = [loader(c) if not (isinstance(c, float) and np.isnan(c)) else loader.empty() for c in cells]
+    items = [loader.empty() if c is None or (isinstance(c, float) and np.isnan(c)) else loader(c) for c in cells]
     if isinstance(items[0], str):  # text, categorical: an unseen value too
         return [*items[:-1], loader("zzz unseen")]
     return torch.stack(items)

@@ -105,8 +105,9 @@ def test_flat_options_reach_the_fusion_but_not_the_baselines(tmp_path):
     """Baselines are concat over one column: before per-fusion options they received the gated fusion's
     `gate_rank` too, and the fit failed."""
     # the saved model must be the fusion: no ensemble, no classical candidate (LightGBM reads these numbers)
+    # tabular="separate": the two numbers as two modalities, so that there are per-column baselines
     p = pm.Predictor("y", fusion="gated", fusion_options={"gate_rank": 0}, hidden=8, epochs=2, ensemble=False,
-                     classical="none", progress=False).fit(_numbers(), out=tmp_path / "run")
+                     classical="none", tabular="separate", progress=False).fit(_numbers(), out=tmp_path / "run")
     assert {c.name for c in p.candidates_} == {"gated", "only:x1", "only:x2"}
     assert "gate.weight" in p.model_.fusion.state_dict()  # the full gate (rank 0), not the factored one
     again = pm.load(tmp_path / "run")

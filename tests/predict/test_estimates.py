@@ -19,7 +19,9 @@ from polymodal.data.table import read_table
 from polymodal.errors import PolymodalError
 from polymodal.predict.seen import seen_mask
 
-FAST = {"fusion": "concat,gated", "hidden": 8, "epochs": 3, "batch_size": 32, "progress": False}
+# tabular="separate": these tests follow rows by each number column's own inputs (x1, x2 as modalities)
+FAST = {"fusion": "concat,gated", "hidden": 8, "epochs": 3, "batch_size": 32, "progress": False,
+        "tabular": "separate"}
 
 
 def numbers(n: int, seed: int = 0) -> pd.DataFrame:

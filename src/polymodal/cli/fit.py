@@ -49,6 +49,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
                    "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
+                   "tabular": "tabular",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -127,6 +128,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
     p.add_argument("--no-ensemble", action="store_true", default=None, help="do not save an ensemble of the "
                    "candidates, even when it is best on validation (ensemble selection, Caruana et al. 2004)")
+    default(p.add_argument("--tabular", choices=("group", "separate"), help="numeric and categorical columns: one "
+                           "`tabular` modality (group, the default) or each a modality of its own (separate)"),
+            predictor="tabular")
     default(p.add_argument("--time-limit", type=float, metavar="SECONDS", help="a budget for the whole fit: "
                            "classical candidates first, then the neural ones cheapest first with the epochs that fit, "
                            "skipping those without time for one (listed); the best finished one is saved"),

@@ -56,7 +56,8 @@ def default_loaders(schema: Schema, *, image_size: int = 224, audio_seconds: flo
         "numeric": NumberLoader,
         "categorical": CategoryLoader,
     }
-    return {col: make[role]() for col, role in schema.modalities.items()}
+    return {col: make[role]() for col, role in schema.modalities.items() if role in make}  # a tabular group's
+    # loader needs its encoder's learned layout (encoders/table_group.py)
 
 
 @dataclass

@@ -143,7 +143,8 @@ def validate(table: Table, schema: Schema, *, on_error: str = "error", require_a
         raise ValueError(f"on_error must be one of {POLICIES}, got {on_error!r}")
     df = table.df
     problems: list[Problem] = []
-    for column, role in schema.modalities.items():
+    members = {c.name: c.role for c in schema.columns if c.name in schema.grouped}  # a tabular group's columns
+    for column, role in {**schema.modalities, **members}.items():
         if column not in df.columns:
             continue  # a whole missing modality is the caller's decision (predict warns)
         if role in CHECKERS:

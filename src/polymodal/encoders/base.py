@@ -111,7 +111,8 @@ class EncoderSpec:
 
 ENCODERS: dict[str, EncoderSpec] = {}
 _MODULES = ("scratch_image", "scratch_text", "scratch_audio", "tabular", "mfcc", "efficientnet", "minilm", "hf",
-            "efficientnet_grid", "mel_frames", "whisper", "whisper_asr", "frames")
+            "efficientnet_grid", "mel_frames", "whisper", "whisper_asr", "frames",
+            "table_group")
 
 
 def register_encoder(name: str, roles: Sequence[str], *, pretrained: bool = False, summary: str = ""):
@@ -161,7 +162,7 @@ def default_encoder(role: str, *, pretrained: bool = True) -> str:
     table = {"image": "efficientnet-lite0" if pretrained else "cnn", "text": "minilm" if pretrained else "gru",
              "audio": "mfcc" if pretrained else "audio-cnn",
              "video": "efficientnet-lite0-frames" if pretrained else "video-cnn", "numeric": "numeric",
-             "categorical": "categorical"}
+             "categorical": "categorical", "tabular": "tabular"}
     if role not in table:
         raise PolymodalError(f"no encoder for role {role!r}")
     return table[role]

@@ -68,6 +68,8 @@ def choose_encoders(schema: Schema, columns: list[str], spec: dict[str, str], *,
         role = roles[column]
         name = spec.get(column) or spec.get(role) or default_encoder(role, pretrained=pretrained)
         base, options = parse_encoder_name(name)
+        if role == "tabular":  # the group's encoder learns each member column by its own role
+            options = {"roles": {m: schema.role(m) for m in schema.members(column)}, **options}
         encoder = build_encoder(base, **options)
         if role not in encoder.roles:
             raise PolymodalError(f"encoder {name!r} takes {', '.join(encoder.roles)}, "

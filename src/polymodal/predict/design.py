@@ -11,14 +11,15 @@ from ..encoders.materialize import is_cached
 
 
 def column_kinds(encoders: dict, columns: list[str]) -> dict[str, str]:
-    """`{column: "features" | "numeric" | "categorical"}` for the columns a classical model can read."""
+    """`{column: "features" | "numeric" | "categorical" | "tabular"}` for the columns a classical model can
+    read."""
     kinds = {}
     for column in columns:
         encoder = encoders[column]
         if is_cached(encoder):
             kinds[column] = "features"
-        elif encoder.name in ("numeric", "categorical"):
-            kinds[column] = encoder.name
+        elif encoder.name in ("numeric", "categorical", "tabular"):
+            kinds[column] = encoder.name  # "tabular": a group's member columns (encoders/table_group.py)
     return kinds
 
 

@@ -26,7 +26,7 @@ from ..fusion.base import fusion_names
 from ..fusion.options import check_options, options_for
 from ..runs.figures import where_from
 from ..runs.job import Job
-from ..schema import Schema, detect_schema
+from ..schema import Schema, detect_schema, group_tabular, with_group_cells
 from ..tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
 from ..training.augment import VIEWS, BatchAugmenter, check_columns, parse_augment, view_transform
 from ..training.data import ArrayData
@@ -75,6 +75,8 @@ class Predictor(Job):
     model for a second round of every candidate ("use"; predict/unlabeled.py).
     `augment`: data augmentation while the neural candidates train, off by default (training/augment.py):
     "mixup=0.2,image=flip+crop,audio=mask,text=dropout" or the same as a dict.
+    `tabular`: "group" (the default) gathers the numeric and categorical columns into one `tabular` modality
+    (one encoder, one presence mask; schema.group_tabular); "separate" makes each a modality of its own.
     `time_limit`: seconds for the whole fit (predict/budget.py): cheapest candidates first, epochs fitted to
     the time left, candidates without time skipped and listed; None (the default) has no limit.
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
@@ -93,7 +95,8 @@ class Predictor(Job):
                  on_error: str = "error", require_all: bool = False, fusion_options: dict | None = None,
                  label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
                  ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
-                 augment: str | dict | None = None, time_limit: float | None = None, progress: bool = True):
+                 augment: str | dict | None = None, time_limit: float | None = None, tabular: str = "group",
+                 progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -105,7 +108,7 @@ class Predictor(Job):
         self.fusion_options, self.progress = fusion_options, progress
         self.label_weights, self.classical, self.ensemble = label_weights, classical, ensemble
         self.bag_folds, self.unlabeled, self.augment = bag_folds, unlabeled, augment
-        self.time_limit = time_limit
+        self.time_limit, self.tabular = time_limit, tabular
 
     @property
     def labels(self) -> list[str]:
@@ -154,6 +157,9 @@ class Predictor(Job):
         check_unlabeled(self.unlabeled, self.bag_folds)
         parse_augment(self.augment)
         check_time_limit(self.time_limit)
+        if self.tabular not in ("group", "separate"):
+            raise PolymodalError(f"unknown tabular option {self.tabular!r}; valid: group (the numeric and categorical "
+                                 "columns as one modality), separate (each a modality of its own)")
         fusions, classical = self._fusions(), self._classical()  # each raises on a name it does not know
         if not fusions and not classical:
             raise PolymodalError("nothing to fit: fusion='none' trains no fusion and classical='none' no classical "
@@ -168,6 +174,11 @@ class Predictor(Job):
         self.schema_ = split_schema = detect_schema(table, label=self.labels, overrides=self.overrides or {})
         if tuning_data is not None:
             table, split_schema = with_tuning_rows(table, read_table(tuning_data), self.schema_, seed=self.seed)
+        if self.tabular == "group":  # the numeric and categorical columns as one modality (schema.group_tabular)
+            inputs = [c.name for c in self.schema_.columns]
+            self.schema_ = group_tabular(self.schema_, inputs)
+            split_schema = group_tabular(split_schema, inputs)
+            table = with_group_cells(table, self.schema_)
         if not len(set_aside(table, self.labels)[0].df):  # before checking every cell: nothing to fit anyway
             raise PolymodalError(f"{table.source}: no row has a label in {', '.join(self.labels)}; a fit needs "
                                  "labelled rows (rows with no label are only set aside or pseudo-labelled)")
@@ -418,6 +429,15 @@ class Predictor(Job):
     def _inputs(self, data, drop: list[str] | None = None) -> tuple[Table, ArrayData]:
         self._check_fitted()
         table = read_table(data)
+        lost = [m for c in self.model_.modalities for m in self.schema_.members(c)  # a group's missing columns
+                if m != c and m not in table.df.columns]
+        if lost and self.require_all:
+            raise PolymodalError(f"{table.source}: no column(s) {', '.join(lost)}, which this model needs: it was "
+                                 "fitted with require_all=True (--require-all), so no column may be missing")
+        if lost:
+            warnings.warn(f"{table.source}: no column(s) {', '.join(lost)}; predicting with the other columns of the "
+                          "group", stacklevel=3)
+        table = with_group_cells(table, self.schema_)  # a tabular group's cells, from its members
         absent = [c for c in self.model_.modalities if c not in table.df.columns]
         hints = ""
         if absent:

@@ -133,5 +133,8 @@ def _best_model(report: Report, p, plots: Path, monitor: str) -> None:
 
 def _schema(report: Report, p) -> None:
     report.add_heading("Data")
-    report.add_table([{"column": c.name, "role": c.role, "why": c.reason} for c in p.schema_.columns],
-                     caption=f"Schema of {p.schema_.source}")
+    groups = {m: c.name for c in p.schema_.columns for m in c.members}
+    report.add_table([{"column": c.name, "role": c.role,
+                       "why": c.reason + (f": {', '.join(c.members)}" if c.members else "")
+                       + (f" (in the `{groups[c.name]}` group)" if c.name in groups else "")}
+                      for c in p.schema_.columns], caption=f"Schema of {p.schema_.source}")

@@ -16,8 +16,9 @@ from ..schema import FILE_ROLES, Schema
 
 
 def fingerprint_columns(schema: Schema, model_columns: list[str]) -> list[str]:
+    """The id column(s), else the input and label columns (a tabular group as its member columns)."""
     ids = schema.names("id")
-    return ids if ids else [*model_columns, *schema.labels]
+    return ids if ids else [*(m for c in model_columns for m in schema.members(c)), *schema.labels]
 
 
 def fingerprints(table: Table, schema: Schema, columns: list[str]) -> np.ndarray:

@@ -40,6 +40,9 @@ class BoostedTrees(FittedModel):
         super().__init__([c for c in columns if c in kinds])
         self.kinds = {c: kinds[c] for c in self.columns}
         self.vocab = {c: getattr(encoders[c], "vocabulary", None) for c in self.columns}
+        # a tabular group's encoder turns its input back into one feature per member column (a plain dict, so
+        # the encoder is not a submodule of the trees: it has nothing to save here)
+        self.groups = {c: encoders[c] for c in self.columns if self.kinds[c] == "tabular"}
         self.out_dim = out_dim
         for i, c in enumerate(self.columns):  # positional names: a column name may hold "."
             if self.kinds[c] == "features":
@@ -55,9 +58,15 @@ class BoostedTrees(FittedModel):
     @property
     def categorical(self) -> list[int]:
         """Indices of the matrix's categorical features (one per categorical column)."""
-        widths = [self.basis(i).shape[0] if self.kinds[c] == "features" else 1 for i, c in enumerate(self.columns)]
+        widths = [self.basis(i).shape[0] if self.kinds[c] == "features" else
+                  len(self.groups[c].numeric) + len(self.groups[c].categories) if self.kinds[c] == "tabular" else 1
+                  for i, c in enumerate(self.columns)]
         starts = np.cumsum([0, *widths])
-        return [int(starts[i]) for i, c in enumerate(self.columns) if self.kinds[c] == "categorical"]
+        out = [int(starts[i]) for i, c in enumerate(self.columns) if self.kinds[c] == "categorical"]
+        for i, c in enumerate(self.columns):
+            if self.kinds[c] == "tabular":
+                out += [int(starts[i]) + j for j in self.groups[c].tree_categorical()]
+        return sorted(out)
 
     def basis(self, i: int) -> torch.Tensor:
         return getattr(self, f"basis{i}")
@@ -81,6 +90,11 @@ class BoostedTrees(FittedModel):
         """`[B, features]` float64, NaN where a cell is absent."""
         parts = []
         for i, c in enumerate(self.columns):
+            if self.kinds[c] == "tabular":
+                x, _ = self.groups[c].tree_matrix(inputs[c])
+                x[~masks[c].bool().numpy()] = np.nan
+                parts.append(x)
+                continue
             if self.kinds[c] != "features":
                 parts.append(raw_values(self.kinds[c], inputs[c], masks[c], self.vocab[c]))
                 continue

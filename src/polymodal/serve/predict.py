@@ -26,8 +26,10 @@ class PredictService:
     def __init__(self, predictor, *, runtime: str = "torch", batching: bool = False, max_batch: int = 32,
                  batch_workers: int = 2):
         self.predictor, self.runtime = predictor, runtime
-        model = predictor.model_
-        self.roles = {c: predictor.schema_.modalities[c] for c in model.modalities}
+        model, schema = predictor.model_, predictor.schema_
+        # a request's fields: each input column, a tabular group's member columns in its place (schema.py)
+        self.groups = {c: schema.members(c) for c in model.modalities if schema.modalities[c] == "tabular"}
+        self.roles = {m: schema.role(m) for c in model.modalities for m in self.groups.get(c, (c,))}
         self.encoders = {c: ColumnEncoder(predictor.encoders_[c]) for c in model.modalities}
         self.head = head_runner(model, runtime)
         self.batcher = Batcher(self.run_batch, max_batch=max_batch, workers=batch_workers) if batching else None
@@ -43,7 +45,7 @@ class PredictService:
 
     def warm_up(self) -> None:
         """One batch with every input present: exports/loads ONNX graphs before the first request."""
-        row = {c: self._sample(c) for c in self.roles}
+        row = {c: self._sample(c) for c in self.encoders}
         self.run_batch([row])
 
     def _sample(self, column: str) -> Any:
@@ -82,9 +84,12 @@ class PredictService:
     def load(self, cells: dict[str, Any]) -> dict[str, Any]:
         """Decode each cell with its encoder's loader (a 422 naming the field when that fails)."""
         row = {}
-        for column in self.roles:
+        for column in self.encoders:
+            cell = cells.get(column)
+            if column in self.groups:  # the group's cell: its members given, None when none is
+                cell = {m: cells[m] for m in self.groups[column] if m in cells} or None
             try:
-                row[column] = load_cell(self.encoders[column].encoder, cells.get(column))
+                row[column] = load_cell(self.encoders[column].encoder, cell)
             except Exception as exc:
                 raise bad_input(f"field {column!r} could not be read: {exc}") from exc
         return row
