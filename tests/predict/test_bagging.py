@@ -189,3 +189,12 @@ def test_rows_sharing_a_file_stay_in_one_bagging_fold(tmp_path):
         for sound in {sound_of[w] for w in held}:
             pooled = {w for w, s in sound_of.items() if s == sound} & set().union(*folds)
             assert pooled <= held  # every pooled row with this file is held out in the same fold
+
+
+def test_a_bagged_neural_fit_keeps_its_fold_candidates_but_not_their_checkpoints(tmp_path):
+    table = make_table(tmp_path, rows=30)
+    pm.Predictor("color", fusion="concat", encoders=ENCODERS, classical="none", baselines=False, bag_folds=2,
+                 epochs=1, batch_size=8, hidden=8, estimate="holdout", progress=False).fit(table, out=tmp_path / "run")
+    run = tmp_path / "run"
+    assert (run / "bag" / "fold1" / "candidates" / "concat.json").exists()  # what --resume would take up
+    assert not list(run.rglob("checkpoints"))  # per-epoch work, removed once the run is saved

@@ -23,7 +23,9 @@ from .files import check_writable, read_json, write_json
 
 FORMAT = 1
 MARKER = "polymodal.json"
-WORK_DIRS = ("candidates", "checkpoints")  # a fit's work in progress, what --resume takes up
+# a fit's work in progress, what --resume takes up (a predictor's bagging folds and self-training round keep
+# their own candidates and checkpoints under bag/ and pseudo/)
+WORK_DIRS = ("candidates", "checkpoints", "bag", "pseudo")
 # Written by a fit about the fit (not about the model): copied along when a loaded run is saved elsewhere.
 RECORDS = ("metrics.json", "history.json", "log.csv", "report.html", "plots", "README.md", "skipped.csv",
            "fit_args.json", "comparison.csv", "examples.json", "samples", "tensorboard")
@@ -94,7 +96,8 @@ def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
 def finish(run: Path) -> None:
     """The fit is saved whole: its checkpoints have nothing left to resume. (A predictor's `candidates/`
     stay: the finished weights of every candidate it compared.)"""
-    shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    for checkpoints in [run / "checkpoints", *run.glob("bag/*/checkpoints"), run / "pseudo" / "checkpoints"]:
+        shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 def copy_records(source: Path, run: Path) -> None:
