@@ -40,7 +40,23 @@ def load_network() -> nn.Module:
     return net
 
 
-class EfficientNetLite0(Encoder):
+class LastBlocks:
+    """`mode="last"` for an encoder whose network is EfficientNet-Lite0 at `self.net`: the last MBConv block and
+    the head convolution train, the rest keeps its batch-norm statistics."""
+
+    def last_blocks(self) -> nn.Module:
+        """The last MBConv block (320 channels) and the 1x1 head convolution with its batch norm."""
+        return nn.ModuleList([self.net._blocks[-1], self.net._conv_head, self.net._bn1])
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.mode == "last":  # the frozen part keeps its batch-norm statistics
+            super().train(False)
+            self.last_blocks().train(True)
+        return self
+
+
+class EfficientNetLite0(LastBlocks, Encoder):
     name = "efficientnet-lite0"
     roles = ("image",)
     pretrained = True
@@ -61,17 +77,6 @@ class EfficientNetLite0(Encoder):
 
     def config(self) -> dict:
         return {"fit": self.fit}
-
-    def last_blocks(self) -> nn.Module:
-        """The last MBConv block (320 channels) and the 1x1 head convolution with its batch norm."""
-        return nn.ModuleList([self.net._blocks[-1], self.net._conv_head, self.net._bn1])
-
-    def train(self, mode: bool = True) -> EfficientNetLite0:
-        super().train(mode)
-        if mode and self.mode == "last":  # the frozen part keeps its batch-norm statistics
-            super().train(False)
-            self.last_blocks().train(True)
-        return self
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         grid = self.net.extract_features(x)  # [B, 1280, 7, 7] after the head conv + BN + ReLU6

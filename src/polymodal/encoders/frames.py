@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..data.video import read_frames
 from ..errors import PolymodalError
 from .base import Encoder, EncoderOutput, register_encoder
-from .efficientnet import MEAN, STD, load_network
+from .efficientnet import MEAN, STD, LastBlocks, load_network
 
 STATS = ("mean", "max", "diff")
 
@@ -53,7 +53,7 @@ class FrameSampler:
         return torch.zeros(self.frames, 3, self.size, self.size)
 
 
-class EfficientNetFrames(Encoder):
+class EfficientNetFrames(LastBlocks, Encoder):
     name = "efficientnet-lite0-frames"
     roles = ("video",)
     pretrained = True
@@ -77,16 +77,6 @@ class EfficientNetFrames(Encoder):
 
     def config(self) -> dict:
         return {"frames": self.frames, "size": self.size}
-
-    def last_blocks(self) -> torch.nn.Module:
-        return torch.nn.ModuleList([self.net._blocks[-1], self.net._conv_head, self.net._bn1])
-
-    def train(self, mode: bool = True) -> EfficientNetFrames:
-        super().train(mode)
-        if mode and self.mode == "last":  # the frozen part keeps its batch-norm statistics
-            super().train(False)
-            self.last_blocks().train(True)
-        return self
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         b, t = x.shape[:2]
