@@ -13,10 +13,27 @@ import warnings
 
 from .. import __version__
 from ..errors import PolymodalError
-from . import align, cache, caption, data, demo, evaluate, fit, fusions, generate, index, inspect, predict, runs, serve
+from . import (
+    align,
+    cache,
+    caption,
+    data,
+    demo,
+    evaluate,
+    explain,
+    fit,
+    fusions,
+    generate,
+    index,
+    inspect,
+    predict,
+    runs,
+    serve,
+)
 from .common import console, plain_warning
 
-COMMANDS = (inspect, data, fusions, fit, generate, align, index, caption, evaluate, predict, runs, cache, serve, demo)
+COMMANDS = (inspect, data, fusions, fit, generate, align, index, caption, evaluate, predict, explain, runs, cache,
+            serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

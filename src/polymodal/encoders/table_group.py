@@ -129,6 +129,15 @@ class TabularEncoder(ScratchEncoder):
             raise PolymodalError("tabular: call prepare(values) with the training rows before encoding")
         return EncoderOutput(self.mlp(x.float()))
 
+    def member_slots(self) -> dict[str, slice]:
+        """Each member column's positions in the loaded vector (permutation importance per column)."""
+        out, i = {}, 0
+        for column in self.numeric:
+            out[column], i = slice(i, i + 2), i + 2
+        for column, vocabulary in self.categories.items():
+            out[column], i = slice(i, i + len(vocabulary) + 1), i + len(vocabulary) + 1
+        return out
+
     def tree_categorical(self) -> list[int]:
         """Positions of the categorical features in `tree_matrix` (after the numeric ones)."""
         return [len(self.numeric) + j for j in range(len(self.categories))]

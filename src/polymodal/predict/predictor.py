@@ -32,7 +32,7 @@ from ..training.augment import VIEWS, BatchAugmenter, check_columns, parse_augme
 from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
-from . import run_io
+from . import explain, run_io
 from .bagging import bag, check_bag_folds
 from .budget import Budget, check_time_limit
 from .candidates import train_once
@@ -143,6 +143,7 @@ class Predictor(Job):
         self.history_ = {c.name: c.history for c in self.candidates_}
         self._choose_best(best)
         self.missing_ = self._missing_modality(splits)
+        self.mattered_ = self._mattered(splits[self.eval_split_])
         self._finish_fit(run)
         return self
 
@@ -378,6 +379,42 @@ class Predictor(Job):
         # members keep their own in model.json)
         self.model_options_ = options_for(self._options, self.fusion_) if best.kind == "fusion" and not best.parts \
             else {}
+
+    def _mattered(self, part: ArrayData) -> list[dict]:
+        """Which modality mattered to the saved model on the evaluation split (predict/explain.py): mean
+        |Shapley value| and permutation importance, for the report; empty for a task it does not cover."""
+        from ..tasks import Regression
+
+        if not isinstance(self.task_, Classification | Regression) or not len(part):
+            return []
+        return explain.summary(self.model_, part, self.task_, seed=self.seed, groups=self._member_slots()
+                               ).to_dict(orient="records")
+
+    def _member_slots(self) -> dict[str, dict[str, slice]]:
+        return {c: self.encoders_[c].member_slots() for c in self.model_.modalities
+                if hasattr(self.encoders_[c], "member_slots")}
+
+    def explain(self, data, *, rows: int | None = None, repeats: int = 5) -> dict:
+        """Which modality drove each prediction (predict/explain.py). Returns `contributions` (per row: the
+        Shapley value of each modality toward the predicted class's probability, or the predicted value; the
+        `base` with nothing shown and the `prediction` with everything; they add up), `mean_abs` (per
+        modality) and, when the table has the label, `permutation` (the metric's drop per modality and per
+        tabular member). `rows`: the first N rows only."""
+        explain.check_task(self.task_)
+        table, arrays = self._inputs(data)
+        if rows is not None:
+            arrays = arrays.subset(torch.arange(min(rows, len(arrays))))
+            table = Table(table.df.iloc[:rows].reset_index(drop=True), table.base_dir, table.source)
+        phi, base, full = explain.shapley(self.model_, arrays, self.task_, seed=self.seed)
+        contributions = pd.concat([phi.add_prefix("shapley_"), pd.DataFrame({"base": base, "prediction": full})],
+                                  axis=1)
+        out = {"contributions": contributions, "mean_abs": phi.abs().mean().sort_values(ascending=False),
+               "permutation": None}
+        if all(c in table.df.columns and table.df[c].notna().all() for c in self.labels):
+            arrays.targets = encode_targets(self.task_, table.df)
+            out["permutation"] = explain.permutation_importance(self.model_, arrays, self.task_, repeats=repeats,
+                                                                seed=self.seed, groups=self._member_slots())
+        return out
 
     def _missing_modality(self, splits: dict[str, ArrayData]) -> list[dict]:
         """Each fusion's metric on the evaluation split with every modality, then with each one absent."""

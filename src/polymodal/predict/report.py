@@ -8,7 +8,15 @@ from pathlib import Path
 import torch
 
 from ..report.html import Report
-from ..report.plots import plot_comparison, plot_confusion, plot_history, plot_missing_modality, plot_reliability
+from ..report.plots import (
+    plot_comparison,
+    plot_confusion,
+    plot_history,
+    plot_missing_modality,
+    plot_modality_importance,
+    plot_reliability,
+)
+from . import explain
 from .unlabeled import summary_text
 
 
@@ -20,6 +28,7 @@ def write_run_report(p, run: Path) -> Path:
     _overview(report, p)
     _comparison(report, p, plots, monitor)
     _missing(report, p, plots, monitor)
+    _mattered(report, p, plots)
     _best_model(report, p, plots, monitor)
     _schema(report, p)
     return report.write(run / "report.html")
@@ -129,6 +138,20 @@ def _best_model(report: Report, p, plots: Path, monitor: str) -> None:
         if "per_class" in metrics:
             report.add_table([{"class": k, **v} for k, v in metrics["per_class"].items()],
                              caption="Per-class scores")
+
+
+def _mattered(report: Report, p, plots: Path) -> None:
+    rows = getattr(p, "mattered_", None)
+    if not rows:
+        return
+    report.add_heading("Which modality mattered")
+    path = plot_modality_importance(rows, plots / "mattered.png")
+    report.add_image(path, f"The saved model ({p.best_.name}) on its {p.eval_split_} split (at most "
+                           f"{explain.REPORT_ROWS} rows). Left: each modality's mean |Shapley value| toward the "
+                           "predicted class's probability (the predicted value, for regression): exact over every "
+                           "combination of shown modalities, since hiding one is exact with the presence masks. "
+                           "Right: the metric's drop when a modality, or one column of a tabular group, is "
+                           "shuffled across rows. `polymodal explain RUN TABLE` gives them per row.")
 
 
 def _schema(report: Report, p) -> None:

@@ -226,3 +226,28 @@ def _thumbnail(image: Image.Image | str | Path, size: int = 256) -> np.ndarray:
         img.thumbnail((size, size))
         background = Image.new("RGBA", img.size, "white")  # transparent areas read as white, not black
         return np.asarray(Image.alpha_composite(background, img).convert("RGB"))
+
+
+def plot_modality_importance(rows: list[dict], path: str | Path) -> Path:
+    """Which modality mattered (predict/explain.py): left, each modality's mean |Shapley value|; right, the
+    metric's drop when each modality (or tabular member column) is shuffled, ± its std over repeats. Rows are
+    {"modality", "column", "metric", "drop", "drop_std", "mean_abs_shapley"}."""
+    if not rows:
+        raise PolymodalError("no rows to plot")
+    whole = [r for r in rows if r["column"] == r["modality"]]
+    fig = Figure(figsize=(10, max(2.6, 0.45 * max(len(whole), len(rows)) + 1.4)), layout="tight")
+    left, right = fig.subplots(1, 2)
+    order = sorted(whole, key=lambda r: r.get("mean_abs_shapley") or 0.0)
+    left.barh([r["modality"] for r in order], [r.get("mean_abs_shapley") or 0.0 for r in order],
+              color=colormaps["tab10"](0))
+    left.set(xlabel="mean |Shapley value|", title="contribution to each prediction")
+    ranked = sorted(rows, key=lambda r: r["drop"])
+    labels = [r["modality"] if r["column"] == r["modality"] else f"{r['modality']}: {r['column']}" for r in ranked]
+    right.barh(labels, [r["drop"] for r in ranked], xerr=[r["drop_std"] for r in ranked],
+               color=[colormaps["tab10"](1 if r["column"] == r["modality"] else 2) for r in ranked])
+    right.axvline(0, color="black", linewidth=0.8)
+    right.set(xlabel=f"drop in {rows[0]['metric']} when shuffled", title="permutation importance")
+    for ax in (left, right):
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+    return _save(fig, path)
