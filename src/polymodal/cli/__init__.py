@@ -17,6 +17,7 @@ from . import (
     align,
     cache,
     caption,
+    cluster,
     data,
     demo,
     evaluate,
@@ -32,8 +33,8 @@ from . import (
 )
 from .common import console, plain_warning
 
-COMMANDS = (inspect, data, fusions, fit, generate, align, index, caption, evaluate, predict, explain, runs, cache,
-            serve, demo)
+COMMANDS = (inspect, data, fusions, fit, generate, align, index, caption, evaluate, predict, explain, cluster, runs,
+            cache, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
