@@ -20,6 +20,7 @@ from . import (
     cluster,
     data,
     demo,
+    distill,
     evaluate,
     explain,
     fit,
@@ -33,8 +34,8 @@ from . import (
 )
 from .common import console, plain_warning
 
-COMMANDS = (inspect, data, fusions, fit, generate, align, index, caption, evaluate, predict, explain, cluster, runs,
-            cache, serve, demo)
+COMMANDS = (inspect, data, fusions, fit, distill, generate, align, index, caption, evaluate, predict, explain, cluster,
+            runs, cache, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from ..training.data import ArrayData
 from ..training.loop import epoch_seconds
 from .budget import plan_text, too_small
 from .classical import fit_classical
+from .distill import SUFFIX, with_soft_targets
 from .fitting import SELECTABLE, Candidate, fit_candidate
 
 logger = logging.getLogger("polymodal")
@@ -26,6 +27,10 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
     cands = [Candidate(f, "fusion", f, p.columns_) for f in p._fusions()]
     if p.baselines and len(p.columns_) > 1 and cands:  # each modality alone: what fusion adds
         cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in p.columns_]
+    taught = "@soft" in splits["train"].inputs  # a teacher's log-probabilities ride with the rows (distill.py)
+    if taught:  # each fusion again, learning from the teacher too: the same start, another loss
+        cands += [Candidate(f"{c.name}{SUFFIX}", "fusion", c.fusion, c.columns) for c in cands if c.kind == "fusion"]
+        kd = {**splits, "train": with_soft_targets(splits["train"], splits["train"].inputs["@soft"])}
     budget = p.budget_
     models = {c.name: _model(p, c) for c in cands}
     costs = {c.name: epoch_seconds(models[c.name], p.task_, splits["train"].only(c.columns), splits.get("val"),
@@ -54,7 +59,9 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
                 continue
         logger.info("%s[%d/%d] %s%s", stage, i + 1, len(cands), cand.name,
                     f" (~{costs[cand.name]:.1f} s/epoch, at most {epochs} epochs)" if costs else "")
-        fit_candidate(cand, p.task_, splits, workdir=workdir, resume=resume, model=models.pop(cand.name),
+        student = taught and cand.name.endswith(SUFFIX)
+        fit_candidate(cand, p.distill_task_ if student else p.task_, kd if student else splits, workdir=workdir,
+                      resume=resume, model=models.pop(cand.name),
                       train_args={**train_args, "epochs": epochs, "on_epoch_end": p.log_.stage(stage + cand.name)})
         done.append(cand)
     if not budget.active:

@@ -38,6 +38,7 @@ from .budget import Budget, check_time_limit
 from .candidates import train_once
 from .classical import DEFAULT as CLASSICAL_DEFAULT
 from .classical import classical_names
+from .distill import Distillation, check_distill, footprint, load_teacher, teacher_logits
 from .estimate import check_estimate, cross_validate
 from .fitted import check_neural
 from .fitting import SELECTABLE, Candidate, build_model, score
@@ -77,6 +78,9 @@ class Predictor(Job):
     "mixup=0.2,image=flip+crop,audio=mask,text=dropout" or the same as a dict.
     `tabular`: "group" (the default) gathers the numeric and categorical columns into one `tabular` modality
     (one encoder, one presence mask; schema.group_tabular); "separate" makes each a modality of its own.
+    `teacher`: a fitted predictor run (or its folder) whose soft predictions each neural candidate also learns
+    from, as a `NAME+teacher` twin beside the plain one (knowledge distillation, predict/distill.py), at
+    `temperature`, the soft targets weighing `alpha` of the loss.
     `time_limit`: seconds for the whole fit (predict/budget.py): cheapest candidates first, epochs fitted to
     the time left, candidates without time skipped and listed; None (the default) has no limit.
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
@@ -96,7 +100,7 @@ class Predictor(Job):
                  label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
                  ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
                  augment: str | dict | None = None, time_limit: float | None = None, tabular: str = "group",
-                 progress: bool = True):
+                 teacher=None, temperature: float = 4.0, alpha: float = 0.5, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -109,6 +113,7 @@ class Predictor(Job):
         self.label_weights, self.classical, self.ensemble = label_weights, classical, ensemble
         self.bag_folds, self.unlabeled, self.augment = bag_folds, unlabeled, augment
         self.time_limit, self.tabular = time_limit, tabular
+        self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
 
     @property
     def labels(self) -> list[str]:
@@ -133,6 +138,7 @@ class Predictor(Job):
                                weights=weights)
         check_task(self.unlabeled, self.task_)
         data_all = self._features(table, parts["train"], np.concatenate([parts["train"], parts["val"]]))
+        teacher = self._teach(table, data_all)
         if self.unlabeled == "use" and len(self.unlabeled_table_.df):
             self.unlabeled_arrays_ = materialize(self.unlabeled_table_, self.schema_, self.encoders_,
                                                  progress=self.progress)
@@ -142,6 +148,14 @@ class Predictor(Job):
         self.candidates_, best = self._fit_candidates(splits, run, resume)
         self.history_ = {c.name: c.history for c in self.candidates_}
         self._choose_best(best)
+        if teacher is not None:  # student against teacher: size and latency on the evaluation rows
+            rows = parts["test"] if len(parts["test"]) else parts["val"]
+            part = Table(table.df.iloc[rows].reset_index(drop=True), table.base_dir, table.source)
+            scores = teacher.evaluate(part) if len(parts["test"]) else {}
+            self.distilled_ = {"teacher": str(self.teacher), "temperature": self.temperature, "alpha": self.alpha,
+                               "teacher_footprint": footprint(teacher, part),
+                               "student_footprint": footprint(self, part),
+                               "teacher_test": {k: v for k, v in scores.items() if isinstance(v, float)}}
         self.missing_ = self._missing_modality(splits)
         self.mattered_ = self._mattered(splits[self.eval_split_])
         self._finish_fit(run)
@@ -158,6 +172,7 @@ class Predictor(Job):
         check_unlabeled(self.unlabeled, self.bag_folds)
         parse_augment(self.augment)
         check_time_limit(self.time_limit)
+        check_distill(self.teacher, self.temperature, self.alpha, self.bag_folds, self.unlabeled)
         if self.tabular not in ("group", "separate"):
             raise PolymodalError(f"unknown tabular option {self.tabular!r}; valid: group (the numeric and categorical "
                                  "columns as one modality), separate (each a modality of its own)")
@@ -255,6 +270,20 @@ class Predictor(Job):
         self.seen_columns_ = fingerprint_columns(self.schema_, self.columns_)
         used = np.concatenate([parts["train"], parts["val"]])
         self.seen_ = np.unique(fingerprints(table, self.schema_, self.seen_columns_)[used])
+
+    def _teach(self, table: Table, data: ArrayData):
+        """With a teacher: its log-probabilities of every row, carried with the rows as `inputs["@soft"]` (models
+        ignore the key; predict/candidates.py turns it into soft targets), and the distillation task."""
+        self.distill_task_, self.distilled_ = None, None
+        if self.teacher is None:
+            return None
+        if not isinstance(self.task_, Classification):
+            raise PolymodalError(f"distillation needs single-label classification; this fit's task is "
+                                 f"{self.task_.kind}")
+        teacher = load_teacher(self.teacher)
+        data.inputs["@soft"] = teacher_logits(teacher, table, self.task_)
+        self.distill_task_ = Distillation(self.task_, self.temperature, self.alpha)
+        return teacher
 
     def _augmenter(self) -> BatchAugmenter | None:
         """The batch augmentation of the neural candidates, checked against the chosen encoders (before any

@@ -54,6 +54,7 @@ def metrics_summary(p) -> dict:
             "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2),
             **({"unlabeled": p.unlabeled_} if getattr(p, "unlabeled_", {}).get("rows") else {}),
             **({"modality_importance": p.mattered_} if getattr(p, "mattered_", None) else {}),
+            **({"distillation": p.distilled_} if getattr(p, "distilled_", None) else {}),
             **({"time_limit": {"seconds": p.time_limit, "skipped": p.skipped_candidates_}}
                if getattr(p, "time_limit", None) else {})}
 
