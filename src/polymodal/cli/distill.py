@@ -26,7 +26,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     ignored = {m: "ignore" for c in inputs if c not in kept for m in schema.members(c)}
     encoders = {c: teacher.encoders_[c].name for c in kept if schema.modalities[c] != "tabular"}
     student = Predictor(teacher.task_.column, fusion=fusion, encoders=encoders, overrides=ignored,
-                        teacher=teacher, temperature=args.temperature, alpha=args.alpha, classical="none",
+                        teacher=args.teacher, temperature=args.temperature, alpha=args.alpha, classical="none",
                         baselines=False, ensemble=False, **({"epochs": args.epochs} if args.epochs else {}))
     student.fit(args.table, out=args.out, overwrite=args.overwrite)
     report_predictor(student, args.out)
