@@ -49,7 +49,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
                    "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
-                   "tabular": "tabular",
+                   "tabular": "tabular", "adversarial": "adversarial", "epsilon": "epsilon",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -128,6 +128,10 @@ def add_parser(sub) -> None:
     p.add_argument("--no-baselines", action="store_true", default=None, help="skip the unimodal baselines")
     p.add_argument("--no-ensemble", action="store_true", default=None, help="do not save an ensemble of the "
                    "candidates, even when it is best on validation (ensemble selection, Caruana et al. 2004)")
+    default(p.add_argument("--adversarial", choices=("fgsm", "pgd"), help="adversarial training: every neural "
+                           "candidate learns from clean and attacked batches alike"), predictor="adversarial")
+    default(p.add_argument("--epsilon", type=float, help="the attack's budget, a share of each input column's "
+                           "standard deviation (default 0.1)"), predictor="epsilon")
     default(p.add_argument("--tabular", choices=("group", "separate"), help="numeric and categorical columns: one "
                            "`tabular` modality (group, the default) or each a modality of its own (separate)"),
             predictor="tabular")

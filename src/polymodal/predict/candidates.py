@@ -44,7 +44,8 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
         cands = sorted(cands, key=lambda c: costs[c.name])
     train_args = {"epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr, "weight_decay": p.weight_decay,
                   "patience": p.patience, "seed": p.seed, "progress": p.progress,
-                  "augment": getattr(p, "augmenter_", None), "deadline": budget.stage_end}
+                  "augment": getattr(p, "augmenter_", None), "deadline": budget.stage_end,
+                  "adversarial": (p.adversarial, p.epsilon) if p.adversarial else None}
     for i, cand in enumerate(cands):
         epochs = p.epochs
         if budget.active:

@@ -28,6 +28,7 @@ from ..runs.figures import where_from
 from ..runs.job import Job
 from ..schema import Schema, detect_schema, group_tabular, with_group_cells
 from ..tasks import Classification, MultiTask, Task, check_weights, encode_targets, make_task
+from ..training.adversarial import check_attack
 from ..training.augment import VIEWS, BatchAugmenter, check_columns, parse_augment, view_transform
 from ..training.data import ArrayData
 from ..training.loop import predict_logits
@@ -81,6 +82,8 @@ class Predictor(Job):
     `teacher`: a fitted predictor run (or its folder) whose soft predictions each neural candidate also learns
     from, as a `NAME+teacher` twin beside the plain one (knowledge distillation, predict/distill.py), at
     `temperature`, the soft targets weighing `alpha` of the loss.
+    `adversarial`: "fgsm" or "pgd" trains every neural candidate on clean and attacked batches alike, within
+    `epsilon` of each input column's standard deviation (training/adversarial.py); None (the default) does not.
     `time_limit`: seconds for the whole fit (predict/budget.py): cheapest candidates first, epochs fitted to
     the time left, candidates without time skipped and listed; None (the default) has no limit.
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
@@ -100,7 +103,8 @@ class Predictor(Job):
                  label_weights: dict[str, float] | None = None, classical: str = CLASSICAL_DEFAULT,
                  ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
                  augment: str | dict | None = None, time_limit: float | None = None, tabular: str = "group",
-                 teacher=None, temperature: float = 4.0, alpha: float = 0.5, progress: bool = True):
+                 teacher=None, temperature: float = 4.0, alpha: float = 0.5, adversarial: str | None = None,
+                 epsilon: float = 0.1, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -114,6 +118,7 @@ class Predictor(Job):
         self.bag_folds, self.unlabeled, self.augment = bag_folds, unlabeled, augment
         self.time_limit, self.tabular = time_limit, tabular
         self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
+        self.adversarial, self.epsilon = adversarial, epsilon
 
     @property
     def labels(self) -> list[str]:
@@ -173,6 +178,11 @@ class Predictor(Job):
         parse_augment(self.augment)
         check_time_limit(self.time_limit)
         check_distill(self.teacher, self.temperature, self.alpha, self.bag_folds, self.unlabeled)
+        if self.adversarial is not None:
+            check_attack(self.adversarial, self.epsilon)
+            if parse_augment(self.augment).mixup:
+                raise PolymodalError("adversarial training and mixup cannot be combined: the attack raises the loss "
+                                     "against each row's own label, which mixup replaces; choose one")
         if self.tabular not in ("group", "separate"):
             raise PolymodalError(f"unknown tabular option {self.tabular!r}; valid: group (the numeric and categorical "
                                  "columns as one modality), separate (each a modality of its own)")
@@ -577,6 +587,17 @@ class Predictor(Job):
                     parts.append(pooled * masks[column].unsqueeze(1).to(pooled.dtype))
         return torch.cat(parts).float().numpy() if parts else np.zeros((0, 0), dtype=np.float32)
 
+    def robustness(self, data, *, attack: str = "fgsm", epsilons: list[float] | tuple = (0.05, 0.1, 0.2),
+                   exclude_seen: bool = False) -> pd.DataFrame:
+        """The saved model's metric on a labelled table with its continuous inputs attacked (FGSM or PGD,
+        predict/attack.py) at each budget: every modality at once and each alone; epsilon 0 is the clean
+        figure."""
+        from .attack import robustness
+
+        table, arrays = self._inputs(self._unseen(read_table(data), exclude_seen))
+        arrays.targets = self._targets(table)
+        return robustness(self.model_, self.task_, arrays, kind=attack, epsilons=list(epsilons))
+
     def evaluate(self, data, *, drop: str | list[str] | None = None, exclude_seen: bool = False) -> dict:
         """Metrics on a labelled table; `drop` hides modalities (column names or roles) to test robustness.
         Rows the fit trained on or chose with are counted and warned about (their metrics are optimistic);
@@ -591,6 +612,15 @@ class Predictor(Job):
                           known_labels=known, hint="Fix these label cells, or drop their rows from the table.")
         targets = encode_targets(self.task_, report.table.df)
         return self.task_.metrics(predict_logits(self.model_, arrays), targets)
+
+    def _targets(self, table: Table):
+        missing = [c for c in self.labels if c not in table.df.columns]
+        if missing:
+            raise PolymodalError(f"{table.source}: an attack needs the label column(s) {', '.join(missing)}")
+        known = {t.column: set(t.classes) for t in _tasks(self.task_) if isinstance(t, Classification)}
+        report = validate(table, Schema([c for c in self.schema_.columns if c.role == "label"], table.source),
+                          known_labels=known, hint="Fix these label cells, or drop their rows from the table.")
+        return encode_targets(self.task_, report.table.df)
 
     def _unseen(self, table: Table, exclude: bool) -> Table:
         self._check_fitted()

@@ -137,7 +137,7 @@ def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch
 
 def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_size: int, clip: float,
            order: torch.Tensor, device: torch.device, bar=None, shown: dict | None = None,
-           augment: Callable | None = None) -> float:
+           augment: Callable | None = None, adversarial: tuple[str, float] | None = None) -> float:
     """One pass over `order`; the loss averaged over its samples. `bar` (tqdm) advances a step at a
     time and shows the running loss, read at most every `LIVE_SECONDS` beside `shown`."""
     model.train()
@@ -160,6 +160,18 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
             lam, perm = mix
             other = task.step(_to_float(logits), to_device(take(targets, perm), device))
             out = out._replace(loss=lam * out.loss + (1 - lam) * other.loss)
+        if adversarial is not None:  # adversarial training: the clean and the perturbed batch weigh the same
+            from .adversarial import perturb
+
+            def loss_fn(z, t):
+                return task.step(_to_float(z), t).loss
+
+            x_masks, x_targets = to_device(masks, device), to_device(targets, device)
+            attacked = perturb(model, loss_fn, to_device(inputs, device), x_masks, x_targets, kind=adversarial[0],
+                               epsilon=adversarial[1])
+            with _autocast(device):
+                adv = task.step(_to_float(model(attacked, x_masks)), x_targets).loss
+            out = out._replace(loss=(out.loss + adv) / 2)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if clip > 0:
@@ -181,13 +193,14 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
           warmup: float = 0.05, clip: float = 1.0, patience: int = 5, seed: int = 0,
           checkpoint_dir: Path | None = None, resume: bool = False, progress: bool = True,
           desc: str = "training", on_epoch_end: Callable[[dict], None] | None = None,
-          augment: Callable | None = None, deadline: float | None = None
-          ) -> tuple[TrainResult, dict[str, torch.Tensor]]:
+          augment: Callable | None = None, deadline: float | None = None,
+          adversarial: tuple[str, float] | None = None) -> tuple[TrainResult, dict[str, torch.Tensor]]:
     """Train in place; return the result and the best weights (by `task.monitor` on validation).
     `on_epoch_end` receives each epoch's history row (the run's log.csv); `augment` each training batch
     (training/augment.py's `BatchAugmenter`). `deadline` (a `time.monotonic()` value): no epoch starts that
     the last one's duration says would end after it (a time budget, predict/budget.py); the first always
-    runs."""
+    runs. `adversarial` ("fgsm" | "pgd", epsilon): each batch's loss averages the clean batch's and an attacked
+    copy's (training/adversarial.py)."""
     device = pick_device()
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -222,7 +235,8 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         torch.manual_seed(seed * 7919 + epoch)  # dropout & modality dropout: a function of (seed, epoch)
         order = _order(len(train_data), seed, epoch, weights)
         loss = _epoch(model, task, train_data, optimizer, scheduler, batch_size=batch_size, clip=clip,
-                      order=order, device=device, bar=None if bar.disable else bar, shown=shown, augment=augment)
+                      order=order, device=device, bar=None if bar.disable else bar, shown=shown, augment=augment,
+                      adversarial=adversarial)
         row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
         score = -loss
         if val_data is not None and len(val_data):
