@@ -107,9 +107,9 @@ def add_parser(sub) -> None:
     default(p.add_argument("--task", choices=(*PREDICTOR_TASKS, "caption", *generate.TASKS),
                            help="what to learn: a predictor's task, captions, or text-to-X generation"),
             predictor="task")
-    default(p.add_argument("--imbalance", choices=("none", "weighted", "focal", "sampler"),
-                           help="classification labels: class-weighted loss, focal loss, or class-balanced "
-                                "sampling"), predictor="imbalance")
+    default(p.add_argument("--imbalance", choices=("none", "weighted", "focal", "sampler", "smote"),
+                           help="classification labels: class-weighted loss, focal loss, class-balanced "
+                                "sampling, or SMOTE's synthetic rows (fixed features only)"), predictor="imbalance")
     p.add_argument("--label-weight", action="append", metavar="COL=WEIGHT",
                    help="several labels: the weight of COL's loss (repeat; default 1 each)")
     p.add_argument("--val", metavar="TABLE", help="a separate validation table (early stopping, choosing the "

@@ -18,12 +18,15 @@ from .budget import plan_text, too_small
 from .classical import fit_classical
 from .distill import SUFFIX, with_soft_targets
 from .fitting import SELECTABLE, Candidate, fit_candidate
+from .smote import oversample
 
 logger = logging.getLogger("polymodal")
 
 
 def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bool, *, stage: str = ""
                ) -> list[Candidate]:
+    if getattr(p.task_, "imbalance", None) == "smote":  # this round's training rows only (predict/smote.py)
+        splits = {**splits, "train": oversample(splits["train"], p.columns_, seed=p.seed)}
     cands = [Candidate(f, "fusion", f, p.columns_) for f in p._fusions()]
     if p.baselines and len(p.columns_) > 1 and cands:  # each modality alone: what fusion adds
         cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in p.columns_]

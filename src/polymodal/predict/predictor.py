@@ -142,6 +142,9 @@ class Predictor(Job):
         self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
                                weights=weights)
         check_task(self.unlabeled, self.task_)
+        if self.imbalance == "smote" and not isinstance(self.task_, Classification):
+            raise PolymodalError(f"imbalance='smote' makes rows for one classification label; this fit's task is "
+                                 f"{self.task_.kind}")
         data_all = self._features(table, parts["train"], np.concatenate([parts["train"], parts["val"]]))
         teacher = self._teach(table, data_all)
         if self.unlabeled == "use" and len(self.unlabeled_table_.df):

@@ -12,7 +12,7 @@ from ..data.label_text import label_text
 from ..errors import PolymodalError
 from .base import Task, TaskOutput
 
-IMBALANCE = ("none", "weighted", "focal", "sampler")
+IMBALANCE = ("none", "weighted", "focal", "sampler", "smote")  # smote: synthetic rows (predict/smote.py)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
