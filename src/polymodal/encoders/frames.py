@@ -74,7 +74,7 @@ class EfficientNetFrames(LastBlocks, Encoder):
         self.net = load_network()
         self.out_dim = 1280 * len(STATS)
         with torch.no_grad():  # the feature grid's size at this input size, and its cells' coordinates in [-1, 1]
-            h, w = self.net.extract_features(torch.zeros(1, 3, self.size, self.size)).shape[-2:]
+            h, w = self.net.eval().extract_features(torch.zeros(1, 3, self.size, self.size)).shape[-2:]
         # buffers, not linspace in forward: traced for ONNX, linspace came out as a range with other values
         self.register_buffer("ys", torch.linspace(-1, 1, h).view(1, 1, h, 1), persistent=False)
         self.register_buffer("xs", torch.linspace(-1, 1, w).view(1, 1, 1, w), persistent=False)
