@@ -51,9 +51,13 @@ def run(name: str, setup: str, spec: str, seed: int, fraction: float) -> dict:
             "best_epoch": p.best_.best_epoch, "seconds": round(time.time() - started, 1)}
 
 
-def run_or_load(state: Path, name: str, setup: str, spec: str, seed: int, fraction: float) -> pd.DataFrame:
+def state_file(state: Path, name: str, setup: str, spec: str, seed: int, fraction: float) -> Path:
     slug = spec.replace("=", "-").replace(",", "_").replace("+", "-")
-    path = state / f"{name}-{setup}-{slug}-frac{fraction:g}-seed{seed}.csv"
+    return state / f"{name}-{setup}-{slug}-frac{fraction:g}-seed{seed}.csv"
+
+
+def run_or_load(state: Path, name: str, setup: str, spec: str, seed: int, fraction: float) -> pd.DataFrame:
+    path = state_file(state, name, setup, spec, seed, fraction)
     if path.exists():
         return pd.read_csv(path)
     df = pd.DataFrame([run(name, setup, spec, seed, fraction)])
@@ -89,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "augment")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="write the section from the fits already finished under --state; fit nothing")
     args = parser.parse_args(argv)
     command = f"python benchmarks/bench_augment.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
     head = ["## Augmentation while training", "", f"Command: `{command.strip()}`", "",
@@ -105,7 +111,12 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             for spec in specs:
                 for seed in args.seeds:
+                    done = state_file(args.state, name, setup, spec, seed, args.fraction).exists()
+                    if args.finished_only and not done:
+                        continue
                     frames.append(run_or_load(args.state, name, setup, spec, seed, args.fraction))
+        if not frames:
+            continue
         lines = [*head, *section(pd.concat(frames), args.seeds), "",
                  f"Load average at the last update: {load_average().removeprefix('load average ')}."]
         print("\n".join(lines[len(head):]), flush=True)
