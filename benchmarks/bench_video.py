@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--labels", nargs="+", default=["motion", "shape"])
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
+    parser.add_argument("--finished-only", action="store_true",
+                        help="write the section from the fits already finished under --state; fit nothing")
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "video")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -84,9 +87,14 @@ def main(argv: list[str] | None = None) -> None:
             "inside the fit.", ""]
     frames = []
     for label in args.labels:
-        for encoder in ENCODERS:
+        for encoder in args.encoders:
             for seed in args.seeds:
+                done = (args.state / f"shapes{args.size}-{label}-{encoder}-seed{seed}.csv").exists()
+                if args.finished_only and not done:
+                    continue
                 frames.append(run_or_load(args.state, args.size, label, encoder, seed))
+            if not frames:
+                continue
             lines = [*head, *section(pd.concat(frames), args.seeds), "",
                      f"Load average at the last update: {load_average().removeprefix('load average ')}."]
             print("\n".join(lines[len(head):]), flush=True)
