@@ -598,7 +598,7 @@ class Predictor(Job):
         from .attack import robustness
 
         table, arrays = self._inputs(self._unseen(read_table(data), exclude_seen))
-        arrays.targets = self._targets(table)
+        arrays.targets = self._targets(table, "an attack")
         return robustness(self.model_, self.task_, arrays, kind=attack, epsilons=list(epsilons))
 
     def evaluate(self, data, *, drop: str | list[str] | None = None, exclude_seen: bool = False) -> dict:
@@ -607,19 +607,13 @@ class Predictor(Job):
         `exclude_seen` leaves them out."""
         drop_cols = self._resolve_drop(drop)
         table, arrays = self._inputs(self._unseen(read_table(data), exclude_seen), drop_cols)
-        missing_labels = [c for c in self.labels if c not in table.df.columns]
-        if missing_labels:
-            raise PolymodalError(f"{table.source}: evaluation needs the label column(s) {', '.join(missing_labels)}")
-        known = {t.column: set(t.classes) for t in _tasks(self.task_) if isinstance(t, Classification)}
-        report = validate(table, Schema([c for c in self.schema_.columns if c.role == "label"], table.source),
-                          known_labels=known, hint="Fix these label cells, or drop their rows from the table.")
-        targets = encode_targets(self.task_, report.table.df)
-        return self.task_.metrics(predict_logits(self.model_, arrays), targets)
+        return self.task_.metrics(predict_logits(self.model_, arrays), self._targets(table, "evaluation"))
 
-    def _targets(self, table: Table):
+    def _targets(self, table: Table, purpose: str):
+        """The table's label cells, checked (present, known classes) and encoded for the task."""
         missing = [c for c in self.labels if c not in table.df.columns]
         if missing:
-            raise PolymodalError(f"{table.source}: an attack needs the label column(s) {', '.join(missing)}")
+            raise PolymodalError(f"{table.source}: {purpose} needs the label column(s) {', '.join(missing)}")
         known = {t.column: set(t.classes) for t in _tasks(self.task_) if isinstance(t, Classification)}
         report = validate(table, Schema([c for c in self.schema_.columns if c.role == "label"], table.source),
                           known_labels=known, hint="Fix these label cells, or drop their rows from the table.")
