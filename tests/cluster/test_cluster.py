@@ -31,6 +31,11 @@ class Blobs:
         self.z = np.concatenate([centres[np.arange(90) % 3] + rng.normal(0, 0.5, (90, 4)),
                                  rng.uniform(-40, 40, (outliers, 4))])
 
+    fusion_ = "concat"
+
+    def best_fusion(self):
+        return self
+
     def embed(self, data, column=None):
         return self.z
 
@@ -89,3 +94,23 @@ def test_the_cli_clusters_a_fitted_run_and_maps_it_with_thumbnails(tmp_path, cap
     assert len(rows) == 45 and rows["cluster"].nunique() == 3
     assert main(["cluster", str(tmp_path / "run"), str(table), "--json"]) == 0
     assert '"method": "kmeans"' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_run_without_a_fused_model_is_clustered_through_its_best_fusion(tmp_path):
+    """A saved ensemble or classical model has no fused representation: the best fused candidate on
+    validation embeds instead, from memory after a fit and from RUN/candidates/ after loading."""
+    table = make_table(tmp_path, rows=45)
+    p = pm.Predictor("color", fusion="concat,late", encoders=ENCODERS, classical="knn", baselines=False, epochs=2,
+                     batch_size=16, hidden=16, estimate="holdout", progress=False).fit(table, out=tmp_path / "run")
+    knn = next(c for c in p.candidates_ if c.name == "knn")
+    p._choose_best(knn)  # as if kNN had won: no embedding of its own
+    fused = p.comparison_[p.comparison_["kind"] == "fusion"]
+    best = fused.sort_values(f"val_{p.task_.monitor}", ascending=False)["name"].iloc[0]
+    result = cluster(p, table, k=3)
+    assert result.metrics["embedded_by"] == f"{best} fusion" and len(result.embeddings) == 45
+    again = pm.load(tmp_path / "run")
+    again.model_ = knn.model  # a loaded run whose saved model has no embedding: the weights come from the folder
+    from_disk = cluster(again, table, k=3)
+    assert from_disk.metrics["embedded_by"] == f"{best} fusion"
+    np.testing.assert_allclose(from_disk.embeddings, result.embeddings, atol=1e-5)  # the same candidate, reloaded

@@ -7,6 +7,8 @@ shared-space embedding of one column.
   number of clusters and leaves outliers unassigned (-1).
 - With a label column, how well the clusters recover it: normalised mutual information and the adjusted
   Rand index (both 1 for the same partition, about 0 for an unrelated one).
+- A predictor whose saved model is an ensemble or a classical model has no fused representation: its best
+  fused neural candidate on validation embeds instead (`Predictor.best_fusion`), and the metrics say which.
 - A 2-D map of the embeddings (t-SNE, van der Maaten and Hinton 2008; at most `MAP_ROWS` rows, sampled)
   for the report (cluster/report.py).
 """
@@ -45,20 +47,21 @@ def check(method: str, k) -> None:
         raise PolymodalError(f"k must be a whole number of at least 2, or 'auto'; got {k!r}")
 
 
-def embeddings_of(run, data, column: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings of the rows that have one, their row positions in the table)."""
+def embeddings_of(run, data, column: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(embeddings of the rows that have one, their row positions in the table, what embedded them)."""
     kind = getattr(run, "kind", "")
     if kind == "predictor":
+        run = run.best_fusion()  # an ensemble or a classical model has no fused embedding: its best fusion has one
         if column is not None:
             z = run.embed(data, column=column)
             present = np.abs(z).sum(1) > 0  # embed gives zeros where the column's cell is empty
-            return z[present], np.flatnonzero(present)
+            return z[present], np.flatnonzero(present), f"{column} features"
         z = run.embed(data)
-        return z, np.arange(len(z))
+        return z, np.arange(len(z)), f"{run.fusion_} fusion"
     if kind == "aligner":
         column = column or run.columns_[0]
         z, present = run.embed_table(data, column)
-        return z[present], np.flatnonzero(present)
+        return z[present], np.flatnonzero(present), f"aligner ({column})"
     raise PolymodalError(f"clustering reads a predictor's or an aligner's embeddings; this run is a {kind or '?'} "
                          "run")
 
@@ -76,12 +79,12 @@ def cluster(run, data, *, k: int | str = "auto", method: str = "kmeans", column:
     table = read_table(data)
     if label is not None and label not in table.df.columns:
         raise PolymodalError(f"{table.source}: no label column {label!r}; columns: {', '.join(table.df.columns)}")
-    z, rows = embeddings_of(run, table, column)
+    z, rows, embedded_by = embeddings_of(run, table, column)
     if len(z) < 3:
         raise PolymodalError(f"{table.source}: {len(z)} row(s) with an embedding; clustering needs at least 3")
     assigned, scan, chosen = _fit(z.astype(np.float64), method, k, seed)
     out = pd.DataFrame({"row": rows, "cluster": assigned})
-    metrics = {"method": method, "k": len(set(assigned) - {-1}), "rows": len(z),
+    metrics = {"method": method, "embedded_by": embedded_by, "k": len(set(assigned) - {-1}), "rows": len(z),
                "noise": int((assigned == -1).sum())}
     if chosen is not None:
         metrics["silhouette"] = chosen

@@ -436,6 +436,42 @@ class Predictor(Job):
         return {c: self.encoders_[c].member_slots() for c in self.model_.modalities
                 if hasattr(self.encoders_[c], "member_slots")}
 
+    def best_fusion(self) -> Predictor:
+        """This predictor with its best fused neural candidate (by validation, from the comparison) as the model:
+        what `cluster` embeds with when the saved model is an ensemble or a classical model, which have no fused
+        representation. The candidate's weights come from the fit (or from `RUN/candidates/` for a loaded run)."""
+        import copy
+
+        from ..runs.files import load_tensors
+        from .fitting import _slug
+
+        if isinstance(self.model_, MultimodalModel):
+            return self
+        rows = self.comparison_ if hasattr(self, "candidates_") else pd.read_csv(self.run_dir_ / "comparison.csv")
+        fused = rows[rows["kind"] == "fusion"]
+        column = f"val_{self.task_.monitor}"
+        if not len(fused) or column not in fused:
+            raise PolymodalError("this run has no fused neural candidate to embed with (it was fitted with "
+                                 "--fusion none); refit with a fusion")
+        name = str(fused.sort_values(column, ascending=False)["name"].iloc[0])
+        out = copy.copy(self)
+        found = [c for c in getattr(self, "candidates_", []) if c.name == name and c.model is not None]
+        if found:
+            out.model_ = found[0].model
+        else:
+            path = Path(getattr(self, "run_dir_", "")) / "candidates" / f"{_slug(name)}.safetensors"
+            if not path.exists():
+                raise PolymodalError(f"no saved weights for the candidate {name!r} ({path})")
+            missing = [c for c in self.columns_ if c not in self.encoders_]
+            if missing:
+                raise PolymodalError(f"the candidate {name!r} reads {', '.join(missing)}, whose encoder this run did "
+                                     "not keep (its saved model does not read them)")
+            model = self._model(name, self.columns_, modality_dropout=0.0, options=self.fusion_options)
+            model.load_state_dict(load_tensors(path))
+            out.model_ = model.eval()
+        out.fusion_, out.model_options_ = name, options_for(self._options, name)
+        return out
+
     def explain(self, data, *, rows: int | None = None, repeats: int = 5) -> dict:
         """Which modality drove each prediction (predict/explain.py). Returns `contributions` (per row: the
         Shapley value of each modality toward the predicted class's probability, or the predicted value; the
