@@ -17,17 +17,15 @@ Resumable: each finished (data set, setup, augmentation, seed) is saved atomical
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench_accuracy import SETUPS, save
+from bench_accuracy import SETUPS
 from bench_baselines import table_for
-from common import load_average, machine, write_section
+from common import command_line, head, mean_std, publish, stored
 from polymodal import Predictor
 from polymodal.paths import home
 
@@ -57,13 +55,9 @@ def state_file(state: Path, name: str, setup: str, spec: str, seed: int, fractio
 
 
 def run_or_load(state: Path, name: str, setup: str, spec: str, seed: int, fraction: float) -> pd.DataFrame:
-    path = state_file(state, name, setup, spec, seed, fraction)
-    if path.exists():
-        return pd.read_csv(path)
-    df = pd.DataFrame([run(name, setup, spec, seed, fraction)])
-    save(df, path)
-    print(f"{name} {setup} {spec} seed {seed}: {df['test_accuracy'].iloc[0]:.3f}", flush=True)
-    return df
+    return stored(state_file(state, name, setup, spec, seed, fraction),
+                  lambda: pd.DataFrame([run(name, setup, spec, seed, fraction)]),
+                  lambda df: f"{name} {setup} {spec} seed {seed}: {df['test_accuracy'].iloc[0]:.3f}")
 
 
 def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
@@ -77,13 +71,9 @@ def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
             diff = g.loc[common, "test_accuracy"] - base.loc[common, "test_accuracy"]
             shown = "" if spec == "none" else f"{diff.mean():+.3f} ± {np.nan_to_num(diff.std()):.3f}"
             partial = "" if len(g) == len(seeds) else f" ({len(g)} of {len(seeds)} seeds)"
-            lines.append(f"| {name}{partial} | {setup} | `{spec}` | {_ms(g['test_accuracy'])} | "
-                         f"{_ms(g['test_f1_macro'])} | {shown} | {g['seconds'].median():.0f} |")
+            lines.append(f"| {name}{partial} | {setup} | `{spec}` | {mean_std(g['test_accuracy'])} | "
+                         f"{mean_std(g['test_f1_macro'])} | {shown} | {g['seconds'].median():.0f} |")
     return lines
-
-
-def _ms(values: pd.Series) -> str:
-    return f"{values.mean():.3f} ± {np.nan_to_num(values.std()):.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,14 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--finished-only", action="store_true",
                         help="write the section from the fits already finished under --state; fit nothing")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/bench_augment.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
-    head = ["## Augmentation while training", "", f"Command: `{command.strip()}`", "",
-            "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
-            "", f"Test split, mean ± std over seeds, at {args.fraction:.0%} of the training rows. "
-            "`Predictor(fusion=\"concat\", classical=\"none\", baselines=False, ensemble=False)`: the neural "
-            "candidate alone, since the classical candidates are not trained by gradient and are not augmented. "
-            "`frozen`: the data set's cached pretrained encoders (only mixup reaches them); `cnn`: the image "
-            "read by the scratch CNN, so the image transforms reach it.", ""]
+    opening = head("Augmentation while training", command_line("bench_augment.py", argv),
+                   f"Test split, mean ± std over seeds, at {args.fraction:.0%} of the training rows. "
+                   "`Predictor(fusion=\"concat\", classical=\"none\", baselines=False, ensemble=False)`: the neural "
+                   "candidate alone, since the classical candidates are not trained by gradient and are not "
+                   "augmented. `frozen`: the data set's cached pretrained encoders (only mixup reaches them); `cnn`: "
+                   "the image read by the scratch CNN, so the image transforms reach it.")
     frames = []
     for name in args.data:
         for setup, (_, specs) in PLANS.items():
@@ -117,11 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                     frames.append(run_or_load(args.state, name, setup, spec, seed, args.fraction))
         if not frames:
             continue
-        lines = [*head, *section(pd.concat(frames), args.seeds), "",
-                 f"Load average at the last update: {load_average().removeprefix('load average ')}."]
-        print("\n".join(lines[len(head):]), flush=True)
-        if not args.no_write:
-            write_section("augment", "\n".join(lines))
+        publish("augment", opening, section(pd.concat(frames), args.seeds), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -15,17 +15,14 @@ Resumable: each finished (data set, fraction, seed, K) is saved atomically under
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from bench_accuracy import SAVED, SETUPS, save
+from bench_accuracy import SAVED, SETUPS
 from bench_baselines import table_for
-from common import load_average, machine, write_section
+from common import command_line, head, mean_std, publish, stored
 from polymodal import Predictor
 from polymodal.paths import home
 
@@ -44,14 +41,10 @@ def run(name: str, fraction: float, seed: int, bag_folds: int) -> pd.DataFrame:
 
 
 def run_or_load(state: Path, name: str, fraction: float, seed: int, bag_folds: int) -> pd.DataFrame:
-    path = state / f"{name}-frac{fraction:g}-seed{seed}-bag{bag_folds}.csv"
-    if path.exists():
-        return pd.read_csv(path)
-    df = run(name, fraction, seed, bag_folds)
-    save(df, path)
-    print(f"{name} {fraction:g} seed {seed} bag {bag_folds}: saved model "
-          f"{df.loc[df['name'] == SAVED, 'test_accuracy'].iloc[0]:.3f}", flush=True)
-    return df
+    return stored(state / f"{name}-frac{fraction:g}-seed{seed}-bag{bag_folds}.csv",
+                  lambda: run(name, fraction, seed, bag_folds),
+                  lambda df: f"{name} {fraction:g} seed {seed} bag {bag_folds}: saved model "
+                             f"{df.loc[df['name'] == SAVED, 'test_accuracy'].iloc[0]:.3f}")
 
 
 def section(rows: pd.DataFrame, k: int, seeds: list[int]) -> list[str]:
@@ -68,18 +61,14 @@ def section(rows: pd.DataFrame, k: int, seeds: list[int]) -> list[str]:
         n = len(paired)
         partial = "" if n == len(seeds) else f" ({n} of {len(seeds)} seeds)"
         lines.append(f"| {name}{partial} | {int(group['train_rows'].median())} ({fraction:.0%}) | "
-                     f"{_ms(paired['test_accuracy_one'])} | {paired['seconds_one'].median():.0f} | "
-                     f"{_ms(paired['test_accuracy_bag'])} | {paired['seconds_bag'].median():.0f} | "
+                     f"{mean_std(paired['test_accuracy_one'])} | {paired['seconds_one'].median():.0f} | "
+                     f"{mean_std(paired['test_accuracy_bag'])} | {paired['seconds_bag'].median():.0f} | "
                      f"{diff.mean():+.3f} ± {diff.std(ddof=1) if n > 1 else 0:.3f} |")
         cands = group[group["kind"] != "saved"].groupby(["name", "bag_folds"])["test_accuracy"].agg(["mean", "std"])
         cells = [f"{c} {cands.loc[(c, 0), 'mean']:.3f} → {cands.loc[(c, k), 'mean']:.3f}"
                  for c in cands.index.get_level_values(0).unique() if (c, 0) in cands.index and (c, k) in cands.index]
         detail.append(f"- {name}, {fraction:.0%}: " + "; ".join(cells))
     return [*lines, "", "Each candidate's mean test accuracy, one fit → bagged:", "", *detail]
-
-
-def _ms(values: pd.Series) -> str:
-    return f"{values.mean():.3f} ± {np.nan_to_num(values.std(ddof=1)):.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,25 +80,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "bagging")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/bench_bagging.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
-    head = ["## k-fold bagging of the classical candidates", "", f"Command: `{command.strip()}`", "",
-            "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
-            "", "Test split, mean ± std over seeds; the difference is paired by seed. `Predictor(fusion=\"none\")`: "
-            "the linear probe, LightGBM and kNN with ensemble selection, fitted once on a train/validation split, "
-            f"or each fitted {args.k} times over {args.k} folds of the pooled training and validation rows and "
-            "chosen on out-of-fold predictions. Fit seconds are whole fits (the cached features are read, not "
-            "extracted), medians over seeds.", ""]
+    opening = head("k-fold bagging of the classical candidates", command_line("bench_bagging.py", argv),
+                   "Test split, mean ± std over seeds; the difference is paired by seed. `Predictor(fusion=\"none\")`: "
+                   "the linear probe, LightGBM and kNN with ensemble selection, fitted once on a train/validation "
+                   f"split, or each fitted {args.k} times over {args.k} folds of the pooled training and validation "
+                   "rows and chosen on out-of-fold predictions. Fit seconds are whole fits (the cached features are "
+                   "read, not extracted), medians over seeds.")
     frames = []
     for fraction in args.fractions:
         for name in args.data:
             for seed in args.seeds:
                 for bag_folds in (0, args.k):
                     frames.append(run_or_load(args.state, name, fraction, seed, bag_folds).assign(data=name))
-            lines = [*head, *section(pd.concat(frames), args.k, args.seeds), "",
-                     f"Load average at the last update: {load_average().removeprefix('load average ')}."]
-            print("\n".join(lines[len(head):]), flush=True)
-            if not args.no_write:
-                write_section("bagging", "\n".join(lines))
+            publish("bagging", opening, section(pd.concat(frames), args.k, args.seeds), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,13 @@ the accuracy, mean ± std over seeds.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench_accuracy import SETUPS, save
-from common import load_average, machine, write_section
+from bench_accuracy import SETUPS
+from common import command_line, head, mean_std, publish, stored
 from polymodal import Predictor
 from polymodal.data.recipes import build
 from polymodal.paths import data_home, home
@@ -57,28 +55,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "imbalance")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/bench_imbalance.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
     rows = []
     for option in OPTIONS:
         for seed in args.seeds:
-            path = args.state / f"{option}-seed{seed}.csv"
-            if not path.exists():
-                save(pd.DataFrame([run(option, seed)]), path)
-            rows.append(pd.read_csv(path))
-            print(rows[-1].to_dict(orient="records")[0], flush=True)
+            rows.append(stored(args.state / f"{option}-seed{seed}.csv",
+                               lambda o=option, s=seed: pd.DataFrame([run(o, s)]),
+                               lambda df: str(df.to_dict(orient="records")[0])))
     df = pd.concat(rows)
-    lines = ["## Rare classes: the imbalance options on a skewed digits", "", f"Command: `{command.strip()}`", "",
-             "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()}.", "",
-             "Digits 0-4 keep 5% of their training rows; test split, mean ± std over seeds.", "",
-             "| imbalance | macro-F1 | recall of the rare digits | accuracy | saved per seed |",
-             "|---|---:|---:|---:|---|"]
+    body = ["| imbalance | macro-F1 | recall of the rare digits | accuracy | saved per seed |",
+            "|---|---:|---:|---:|---|"]
     for option, g in df.groupby("option", sort=False):
-        lines.append(f"| {option} | {g['f1_macro'].mean():.3f} ± {np.nan_to_num(g['f1_macro'].std()):.3f} | "
-                     f"{g['rare_recall'].mean():.3f} ± {np.nan_to_num(g['rare_recall'].std()):.3f} | "
-                     f"{g['accuracy'].mean():.3f} | {', '.join(g['chosen'])} |")
-    print("\n".join(lines))
-    if not args.no_write:
-        write_section("imbalance", "\n".join(lines))
+        body.append(f"| {option} | {mean_std(g['f1_macro'])} | {mean_std(g['rare_recall'])} | "
+                    f"{g['accuracy'].mean():.3f} | {', '.join(g['chosen'])} |")
+    opening = head("Rare classes: the imbalance options on a skewed digits", command_line("bench_imbalance.py", argv),
+                   "Digits 0-4 keep 5% of their training rows; test split, mean ± std over seeds.")
+    publish("imbalance", opening, body, write=not args.no_write)
 
 
 if __name__ == "__main__":

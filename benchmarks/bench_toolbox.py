@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench_accuracy import SETUPS
 from bench_baselines import table_for
-from common import load_average, machine, write_section
+from common import command_line, head, mean_std, publish
 from polymodal import Predictor
 from polymodal.cluster import cluster
 
@@ -74,7 +71,7 @@ def run(seed: int, work: Path) -> dict:
 
 def section(rows: pd.DataFrame) -> list[str]:
     def ms(column: str) -> str:
-        return f"{rows[column].mean():.3f} ± {np.nan_to_num(rows[column].std()):.3f}"
+        return mean_std(rows[column])
 
     n = len(rows)
     lines = [f"Seeds: {', '.join(map(str, rows['seed']))}. The teacher (saved model: "
@@ -105,21 +102,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/bench_toolbox.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
-    head = ["## The toolbox on digits: explanations, clusters, distillation", "", f"Command: `{command.strip()}`", "",
-            "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
-            "", "Test split, mean ± std over seeds. Latency: `predict_proba` end to end on the test rows (features "
-            "read from the cache), so it is the model's share, on a machine shared with other jobs.", ""]
+    opening = head("The toolbox on digits: explanations, clusters, distillation",
+                   command_line("bench_toolbox.py", argv),
+                   "Test split, mean ± std over seeds. Latency: `predict_proba` end to end on the test rows (features "
+                   "read from the cache), so it is the model's share, on a machine shared with other jobs.")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             rows.append(run(seed, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
-    lines = [*head, *section(pd.DataFrame(rows)), "",
-             f"Load average at the end: {load_average().removeprefix('load average ')}."]
-    print("\n".join(lines[len(head):]))
-    if not args.no_write:
-        write_section("toolbox", "\n".join(lines))
+    publish("toolbox", opening, section(pd.DataFrame(rows)), write=not args.no_write)
 
 
 if __name__ == "__main__":

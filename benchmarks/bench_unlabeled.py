@@ -15,16 +15,14 @@ Resumable: each finished (data set, seed, policy) is saved atomically under `--s
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench_accuracy import SETUPS, save
-from common import load_average, machine, write_section
+from bench_accuracy import SETUPS
+from common import command_line, head, mean_std, publish, stored
 from polymodal import Predictor
 from polymodal.data.recipes import build
 from polymodal.paths import data_home, home
@@ -59,13 +57,9 @@ def run(name: str, labelled: float, seed: int, policy: str, fusion: str) -> dict
 
 
 def run_or_load(state: Path, name: str, labelled: float, seed: int, policy: str, fusion: str) -> pd.DataFrame:
-    path = state / f"{name}-labelled{labelled:g}-seed{seed}-{policy}-{fusion.replace(',', '+')}.csv"
-    if path.exists():
-        return pd.read_csv(path)
-    df = pd.DataFrame([run(name, labelled, seed, policy, fusion)])
-    save(df, path)
-    print(f"{name} seed {seed} {policy}: {df['test_accuracy'].iloc[0]:.3f} ({df['chosen'].iloc[0]})", flush=True)
-    return df
+    return stored(state / f"{name}-labelled{labelled:g}-seed{seed}-{policy}-{fusion.replace(',', '+')}.csv",
+                  lambda: pd.DataFrame([run(name, labelled, seed, policy, fusion)]),
+                  lambda df: f"{name} seed {seed} {policy}: {df['test_accuracy'].iloc[0]:.3f} ({df['chosen'].iloc[0]})")
 
 
 def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
@@ -81,16 +75,12 @@ def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
         n = len(paired)
         partial = "" if n == len(seeds) else f" ({n} of {len(seeds)} seeds)"
         lines.append(f"| {name}{partial} | {int(paired['labelled_rows_u'].median())} / "
-                     f"{int(paired['unlabeled_rows_u'].median())} | {_ms(paired['test_accuracy_i'])} | "
-                     f"{_ms(paired['test_accuracy_u'])} | {diff.mean():+.3f} ± {np.nan_to_num(diff.std()):.3f} | "
+                     f"{int(paired['unlabeled_rows_u'].median())} | {mean_std(paired['test_accuracy_i'])} | "
+                     f"{mean_std(paired['test_accuracy_u'])} | {diff.mean():+.3f} ± {np.nan_to_num(diff.std()):.3f} | "
                      f"{int(paired['pseudo_labelled_u'].median())} | "
                      + ", ".join(f"{int(r.seed)}: {int(r.round_u)}" for r in paired.itertuples())
                      + f" | {paired['seconds_i'].median():.0f} / {paired['seconds_u'].median():.0f} |")
     return lines
-
-
-def _ms(values: pd.Series) -> str:
-    return f"{values.mean():.3f} ± {np.nan_to_num(values.std()):.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,26 +92,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "unlabeled")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/bench_unlabeled.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
-    head = ["## Unlabeled rows: self-training in a low-label regime", "", f"Command: `{command.strip()}`", "",
-            "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
-            "", f"Test split, mean ± std over seeds, the difference paired by seed. {args.labelled:.0%} of the "
-            "training rows keep their label (seeded, stratified); the others are unlabeled. `Predictor(fusion="
-            f"\"{args.fusion}\", baselines=False)`, with the classical candidates and ensemble selection, fitted "
-            "with `unlabeled=\"ignore\"` and with `unlabeled=\"use\"` (the chosen model pseudo-labels the rows it "
-            "is confident on, at the probability above which 95% of its validation rows are right; every "
-            "candidate is fitted again with them, and the saved model is chosen over both rounds on validation).",
-            ""]
+    opening = head("Unlabeled rows: self-training in a low-label regime", command_line("bench_unlabeled.py", argv),
+                   f"Test split, mean ± std over seeds, the difference paired by seed. {args.labelled:.0%} of the "
+                   "training rows keep their label (seeded, stratified); the others are unlabeled. `Predictor(fusion="
+                   f"\"{args.fusion}\", baselines=False)`, with the classical candidates and ensemble selection, "
+                   "fitted with `unlabeled=\"ignore\"` and with `unlabeled=\"use\"` (the chosen model pseudo-labels "
+                   "the rows it is confident on, at the probability above which 95% of its validation rows are right; "
+                   "every candidate is fitted again with them, and the saved model is chosen over both rounds on "
+                   "validation).")
     frames = []
     for name in args.data:
         for seed in args.seeds:
             for policy in ("ignore", "use"):
                 frames.append(run_or_load(args.state, name, args.labelled, seed, policy, args.fusion))
-        lines = [*head, *section(pd.concat(frames), args.seeds), "",
-                 f"Load average at the last update: {load_average().removeprefix('load average ')}."]
-        print("\n".join(lines[len(head):]), flush=True)
-        if not args.no_write:
-            write_section("unlabeled", "\n".join(lines))
+        publish("unlabeled", opening, section(pd.concat(frames), args.seeds), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,13 @@ Resumable: each finished (label, encoder, seed) is saved atomically under `--sta
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench_accuracy import save
-from common import load_average, machine, write_section
+from common import command_line, head, publish, stored
 from polymodal import Predictor
 from polymodal.data.recipes import build
 from polymodal.paths import data_home, home
@@ -45,15 +42,15 @@ def run(size: int, label: str, encoder: str, seed: int) -> dict:
             "epochs": p.best_.best_epoch + 1}
 
 
+def state_file(state: Path, size: int, label: str, encoder: str, seed: int) -> Path:
+    return state / f"shapes{size}-{label}-{encoder}-seed{seed}.csv"
+
+
 def run_or_load(state: Path, size: int, label: str, encoder: str, seed: int) -> pd.DataFrame:
-    path = state / f"shapes{size}-{label}-{encoder}-seed{seed}.csv"
-    if path.exists():
-        return pd.read_csv(path)
-    df = pd.DataFrame([run(size, label, encoder, seed)])
-    save(df, path)
-    print(f"{label} {encoder} seed {seed}: {df['test_accuracy'].iloc[0]:.3f} in {df['fit_seconds'].iloc[0]:.0f} s",
-          flush=True)
-    return df
+    return stored(state_file(state, size, label, encoder, seed),
+                  lambda: pd.DataFrame([run(size, label, encoder, seed)]),
+                  lambda df: f"{label} {encoder} seed {seed}: {df['test_accuracy'].iloc[0]:.3f} in "
+                             f"{df['fit_seconds'].iloc[0]:.0f} s")
 
 
 def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
@@ -77,29 +74,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "video")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/bench_video.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
-    head = ["## Clip features: frozen frames against the scratch video CNN", "", f"Command: `{command.strip()}`", "",
-            "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the start.",
-            "", f"`shapes` ({args.size} rows), the clip column alone (every other column ignored), `Predictor("
-            "fusion=\"concat\", classical=\"none\", baselines=False)`; test split, mean ± std over seeds. "
-            "`efficientnet-lite0-frames`: frozen, 4 frames at 112 px, mean/max/change of the per-frame features, "
-            "cached (the first seed's fit includes extracting them); `video-cnn`: the scratch 3-D CNN, trained "
-            "inside the fit.", ""]
+    opening = head("Clip features: frozen frames against the scratch video CNN", command_line("bench_video.py", argv),
+                   f"`shapes` ({args.size} rows), the clip column alone (every other column ignored), `Predictor("
+                   "fusion=\"concat\", classical=\"none\", baselines=False)`; test split, mean ± std over seeds. "
+                   "`efficientnet-lite0-frames`: frozen, 4 frames at 112 px, the mean, max and change of the "
+                   "per-frame features and the shift of each channel's centre of activation, cached (the first "
+                   "seed's fit includes extracting them); `video-cnn`: the scratch 3-D CNN, trained inside the fit.")
     frames = []
     for label in args.labels:
         for encoder in args.encoders:
             for seed in args.seeds:
-                done = (args.state / f"shapes{args.size}-{label}-{encoder}-seed{seed}.csv").exists()
+                done = state_file(args.state, args.size, label, encoder, seed).exists()
                 if args.finished_only and not done:
                     continue
                 frames.append(run_or_load(args.state, args.size, label, encoder, seed))
             if not frames:
                 continue
-            lines = [*head, *section(pd.concat(frames), args.seeds), "",
-                     f"Load average at the last update: {load_average().removeprefix('load average ')}."]
-            print("\n".join(lines[len(head):]), flush=True)
-            if not args.no_write:
-                write_section("video", "\n".join(lines))
+            publish("video", opening, section(pd.concat(frames), args.seeds), write=not args.no_write)
 
 
 if __name__ == "__main__":

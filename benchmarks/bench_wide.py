@@ -17,8 +17,6 @@ Resumable: each finished (rows, seed, mode) is saved atomically under `--state`.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -26,8 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bench_accuracy import save
-from common import load_average, machine, write_section
+from common import command_line, head, mean_std, publish, stored
 from polymodal import Predictor
 from polymodal.paths import data_home, home
 
@@ -79,13 +76,8 @@ def run(rows: int, seed: int, mode: str) -> dict:
 
 
 def run_or_load(state: Path, rows: int, seed: int, mode: str) -> pd.DataFrame:
-    path = state / f"wide{rows}-seed{seed}-{mode}.csv"
-    if path.exists():
-        return pd.read_csv(path)
-    df = pd.DataFrame([run(rows, seed, mode)])
-    save(df, path)
-    print(f"seed {seed} {mode}: {df['test_accuracy'].iloc[0]:.3f} in {df['seconds'].iloc[0]:.0f} s", flush=True)
-    return df
+    return stored(state / f"wide{rows}-seed{seed}-{mode}.csv", lambda: pd.DataFrame([run(rows, seed, mode)]),
+                  lambda df: f"seed {seed} {mode}: {df['test_accuracy'].iloc[0]:.3f} in {df['seconds'].iloc[0]:.0f} s")
 
 
 def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
@@ -93,8 +85,8 @@ def section(rows: pd.DataFrame, seeds: list[int]) -> list[str]:
              "per seed |", "|---|---:|---:|---:|---:|---|"]
     for mode, g in rows.groupby("mode", sort=False):
         lines.append(f"| {mode} ({len(g)} of {len(seeds)} seeds) | {int(g['modalities'].iloc[0])} | "
-                     f"{int(g['planned'].median())} ({int(g['skipped'].median())}) | {g['test_accuracy'].mean():.3f} "
-                     f"± {np.nan_to_num(g['test_accuracy'].std()):.3f} | {g['seconds'].median():.0f}, "
+                     f"{int(g['planned'].median())} ({int(g['skipped'].median())}) | {mean_std(g['test_accuracy'])} | "
+                     f"{g['seconds'].median():.0f}, "
                      f"{g['seconds'].max():.0f} | " + ", ".join(f"{int(r.seed)}: {r.chosen}" for r in g.itertuples())
                      + " |")
     return lines
@@ -107,22 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "wide")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/bench_wide.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
-    head = ["## A wide table: one tabular modality against a modality per column", "", f"Command: `{command.strip()}`",
-            "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + f"; {load_average()} at the "
-            "start.", "", f"{args.rows} generated rows: 50 numeric and 10 categorical columns (the label a noisy "
-            "function of 7 of them), a colour image agreeing with the label on 40% of rows, a caption naming it on "
-            "20%. `Predictor(fusion=\"all\")` grouped (no time limit) and separate (300-s time limit); test split. "
-            "The first seed's grouped fit includes extracting the image and caption features.", ""]
+    opening = head("A wide table: one tabular modality against a modality per column",
+                   command_line("bench_wide.py", argv),
+                   f"{args.rows} generated rows: 50 numeric and 10 categorical columns (the label a noisy function of "
+                   "7 of them), a colour image agreeing with the label on 40% of rows, a caption naming it on 20%. "
+                   "`Predictor(fusion=\"all\")` grouped (no time limit) and separate (300-s time limit); test split. "
+                   "The first seed's grouped fit includes extracting the image and caption features.")
     frames = []
     for seed in args.seeds:
         for mode in ("group", "separate"):
             frames.append(run_or_load(args.state, args.rows, seed, mode))
-            lines = [*head, *section(pd.concat(frames), args.seeds), "",
-                     f"Load average at the last update: {load_average().removeprefix('load average ')}."]
-            print("\n".join(lines[len(head):]), flush=True)
-            if not args.no_write:
-                write_section("wide", "\n".join(lines))
+            publish("wide", opening, section(pd.concat(frames), args.seeds), write=not args.no_write)
 
 
 if __name__ == "__main__":

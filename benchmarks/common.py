@@ -65,3 +65,50 @@ def write_section(name: str, section: str, path: Path = BENCHMARKS_MD) -> Path:
     tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that reproduces this run, for the section's `Command:` line."""
+    import shlex
+    import sys
+
+    return f"python benchmarks/{script} {shlex.join(argv if argv is not None else sys.argv[1:])}".strip()
+
+
+def head(title: str, command: str, *paragraphs: str) -> list[str]:
+    """A section's opening lines: its title, the command, the machine and its load now, then `paragraphs`."""
+    facts = ", ".join(f"{k} {v}" for k, v in machine().items())
+    return [f"## {title}", "", f"Command: `{command}`", "", f"Machine: {facts}; {load_average()} at the start.", "",
+            *[line for para in paragraphs for line in (para, "")]]
+
+
+def mean_std(values) -> str:
+    """`mean ± std` of a pandas Series, 3 decimals (std 0 for a single value)."""
+    import numpy as np
+
+    return f"{values.mean():.3f} ± {np.nan_to_num(values.std()):.3f}"
+
+
+def stored(path: Path, compute: Callable[[], object], report: Callable[[object], str] | None = None):
+    """One finished unit of a resumable benchmark (a pandas DataFrame): read back from `path` when an earlier run
+    saved it, else computed, saved atomically (whole or absent) and reported with a line."""
+    import pandas as pd
+
+    if path.exists():
+        return pd.read_csv(path)
+    df = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+    if report is not None:
+        print(report(df), flush=True)
+    return df
+
+
+def publish(name: str, opening: list[str], body: list[str], *, write: bool = True) -> None:
+    """Print a section's body (with the load now) and, unless told not to, write the whole section."""
+    lines = [*opening, *body, "", f"Load average at the last update: {load_average().removeprefix('load average ')}."]
+    print("\n".join(lines[len(opening):]), flush=True)
+    if write:
+        write_section(name, "\n".join(lines))
