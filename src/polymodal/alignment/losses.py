@@ -7,6 +7,10 @@
   (Khosla et al. 2020).
 - `sigmoid_loss`: the pairwise sigmoid loss of SigLIP (Zhai et al. 2023): every pair is an
   independent binary problem with a learnable scale and bias.
+
+Each has a `_local` form for training on several ranks (training/distributed.py): the sum of the terms of
+this rank's rows, scored against every rank's rows (open_clip's `local_loss`); the caller divides by the
+whole batch's row count, so the ranks' parts add up to the loss of one process on the whole batch.
 """
 
 from __future__ import annotations
@@ -25,6 +29,29 @@ def _multi_positive_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.T
     all_terms = torch.logsumexp(logits, dim=1)
     pos_terms = torch.logsumexp(logits.masked_fill(~positives, float("-inf")), dim=1)
     return (all_terms - pos_terms).mean()
+
+
+def _row_terms(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Per row: -log(sum_{j in P_i} e^{l_ij} / sum_j e^{l_ij})."""
+    return torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positives, float("-inf")), dim=1)
+
+
+def info_nce_local(za: torch.Tensor, zb: torch.Tensor, za_all: torch.Tensor, zb_all: torch.Tensor,
+                   keys: torch.Tensor, keys_all: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """The summed InfoNCE terms of this rank's rows (`za`, `zb`, `keys`) in both directions, against the whole
+    batch (`*_all`); divided by the batch's rows, the ranks' parts sum to `info_nce` on the batch."""
+    scale = logit_scale.exp().clamp(max=100.0)
+    positives = keys[:, None] == keys_all[None, :]
+    return 0.5 * (_row_terms(scale * za @ zb_all.T, positives).sum()
+                  + _row_terms(scale * zb @ za_all.T, positives).sum())
+
+
+def sigmoid_loss_local(za: torch.Tensor, zb_all: torch.Tensor, keys: torch.Tensor, keys_all: torch.Tensor,
+                       logit_scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The summed SigLIP terms of this rank's rows of `za` against every row of the batch's `zb_all`."""
+    logits = logit_scale.exp() * za @ zb_all.T + bias
+    signs = (keys[:, None] == keys_all[None, :]).float() * 2 - 1
+    return -F.logsigmoid(signs * logits).sum()
 
 
 def info_nce(za: torch.Tensor, zb: torch.Tensor, keys: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from itertools import combinations
 import torch
 
 from ..tasks.base import TaskOutput
-from .losses import info_nce, positive_mask, sigmoid_loss
+from .losses import info_nce, info_nce_local, positive_mask, sigmoid_loss, sigmoid_loss_local
 
 
 class AlignmentTask:
@@ -36,6 +36,31 @@ class AlignmentTask:
         losses = [x for a, b in self.pairs if (x := self._pair_loss(out, a, b, keys)) is not None]
         loss = torch.stack(losses).mean() if losses else out[f"emb:{self.columns[0]}"].sum() * 0.0
         return TaskOutput(loss, out[f"emb:{self.columns[0]}"])
+
+    def step_shard(self, out: dict, keys: torch.Tensor, sizes: list[int], w) -> TaskOutput:
+        """Under torchrun: this rank's part of the batch's loss, its rows against every rank's (embeddings
+        gathered with gradient, training/distributed.py). The ranks' parts sum to `step` on the whole batch."""
+        from ..training.distributed import gather
+
+        keys_all = gather(keys, sizes, w, grad=False)
+        losses = []
+        for a, b in self.pairs:
+            both = out[f"mask:{a}"] & out[f"mask:{b}"]
+            both_all = gather(both, sizes, w, grad=False)
+            n = int(both_all.sum())
+            if n < 2:  # the same on every rank: the masks were gathered
+                continue
+            za, zb = out[f"emb:{a}"], out[f"emb:{b}"]
+            za_all, zb_all = gather(za, sizes, w)[both_all], gather(zb, sizes, w)[both_all]
+            za, zb, k, k_all = za[both], zb[both], keys[both], keys_all[both_all]
+            if self.loss == "siglip":
+                part = sigmoid_loss_local(za, zb_all, k, k_all, self.model.logit_scale, self.model.bias)
+            else:
+                part = info_nce_local(za, zb, za_all, zb_all, k, k_all, self.model.logit_scale)
+            losses.append(part / n)
+        first = out[f"emb:{self.columns[0]}"]
+        loss = torch.stack(losses).sum() / max(len(losses), 1) if losses else first.sum() * 0.0
+        return TaskOutput(loss, first)
 
     def monitor_value(self, out: dict, keys: torch.Tensor) -> float:
         recalls = []

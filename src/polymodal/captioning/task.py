@@ -33,6 +33,11 @@ class CaptionTask:
                                label_smoothing=self.label_smoothing)
         return TaskOutput(loss, logits)
 
+    def row_weights(self, ids: torch.Tensor) -> torch.Tensor:
+        """Each caption's count of predicted tokens (`step` averages over tokens, not rows): a rank's share of
+        a batch's loss under torchrun (training/loop.py)."""
+        return (ids[:, 1:] != PAD_ID).sum(1).float()
+
     def monitor_value(self, out: dict[str, torch.Tensor], ids: torch.Tensor) -> float:
         hyps = [strip(row) for row in out["greedy"]]
         refs = [[strip(row)] for row in ids]

@@ -57,15 +57,50 @@ def _show_messages() -> None:
         logger.setLevel(logging.INFO)
 
 
+class _NotATerminal:
+    """A stream that says it is no terminal, else the same stream."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _quiet_other_ranks() -> str:
+    """Under torchrun, ranks other than 0 print nothing but their errors (rank 0 reports the fit); returns the
+    prefix of this rank's error lines ("" on rank 0 or outside torchrun)."""
+    import os
+
+    if os.environ.get("WORLD_SIZE", "1") in ("", "1") or os.environ.get("RANK", "0") == "0":
+        return ""
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    sys.stderr = _NotATerminal(sys.stderr)  # progress bars show only where stderr is a terminal: on rank 0
+    console.quiet = True
+    logging.getLogger("polymodal").setLevel(logging.ERROR)
+    return f"rank {os.environ['RANK']}: "
+
+
+def _end_process_group() -> None:
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _show_messages()
+    rank = _quiet_other_ranks()
     shown = warnings.showwarning
     warnings.showwarning = plain_warning
     try:
         return args.func(args)
     except PolymodalError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # plain: paths must not be wrapped or styled
+        print(f"{rank}error: {exc}", file=sys.stderr)  # plain: paths must not be wrapped or styled
         return 2
     except OSError as exc:  # a write that no module named (a plot, a table): the disk, if that is the cause
         from ..runs.files import storage_error
@@ -80,3 +115,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.showwarning = shown
+        _end_process_group()

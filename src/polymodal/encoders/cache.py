@@ -48,6 +48,7 @@ from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..paths import home
 from ..runs.files import storage_error
+from ..training.distributed import barrier, world
 from .base import Encoder
 from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weights_digest
 
@@ -64,6 +65,14 @@ FILE_BATCH, TEXT_BATCH = 8, 32
 
 def cache_root() -> Path:
     return home() / "features"
+
+
+def own_share(todo: dict[str, Any], index: int, count: int) -> dict[str, Any]:
+    """Shard `index` of `count` of the inputs to compute: a contiguous range of them, in order of their keys, so
+    every process that sees the same missing inputs takes a different part and none is computed twice."""
+    keys = sorted(todo)
+    lo, hi = len(keys) * index // count, len(keys) * (index + 1) // count
+    return {k: todo[k] for k in keys[lo:hi]}
 
 
 def is_absent(value: Any) -> bool:
@@ -329,6 +338,9 @@ class FeatureCache:
         store = self.store(encoder, digest if view is None else f"{digest}|view:{view[0]}")
         known = store.index()
         todo = {k: x for k, x in zip(keys, inputs, strict=True) if k not in known}  # dict: duplicates once
+        w = world()
+        if w.active:  # under torchrun every rank extracts the same table: each computes a share of what is missing
+            todo = own_share(todo, w.rank, w.size)
         self.last = ExtractStats(rows=len(values), absent=int((~present).sum()), computed=len(todo),
                                  cached=len(set(keys)) - len(todo))
         # Image encoders get uint8 pixels and normalise inside their graph (onnx_runtime.py says why).
@@ -337,6 +349,7 @@ class FeatureCache:
         batch_size = batch_size or (TEXT_BATCH if isinstance(loader.empty(), str) else FILE_BATCH)
         fresh = self._compute(encoder, fast, store, todo, loader, batch_size, workers, progress,
                               None if view is None else view[1])
+        barrier(w)  # the other ranks' shares are on disk now
         dim = next(iter(fresh.values())).shape[0] if fresh else encoder.out_dim
         gathered = store.gather(keys, fresh, dim)
         # Memory: token features are large (a captioner's 2,000 images: 164 MB a copy), and compaction below

@@ -59,6 +59,9 @@ def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20,
                      progress: bool = True, on_epoch: Callable[[int, dict], None] | None = None,
                      desc: str = "generator") -> GenResult:
     """Train `model` in place for `epochs` epochs; returns the per-epoch mean losses."""
+    from ..training.distributed import refuse
+
+    refuse("training a generator")  # its models step their own optimisers (a GAN has two): not shared out yet
     channels_last(model)  # faster convolutions on CPU (training/layout.py); saved contiguous as before
     optimizers = model.optimizers(lr)
     result, start = GenResult(), 0

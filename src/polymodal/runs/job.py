@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import PolymodalError
+from ..training import distributed
 from . import directory
 from .card import write_card
 from .files import read_json, write_json
@@ -73,12 +74,37 @@ class Job:
         run = Path(out) if out is not None else None
         if run is None and resume:
             raise PolymodalError("resume=True (--resume) needs the run directory of the interrupted fit (--out)")
-        if run is not None:
-            resume = self._check_resumable(run, resume)
-            directory.prepare_out(run, resume=resume, overwrite=overwrite)
-            write_json(run / FIT_ARGS_FILE, self.fit_params())
+        w = distributed.world()
+        if run is not None and w.main:
+            try:
+                resume = self._check_resumable(run, resume)
+                directory.prepare_out(run, resume=resume, overwrite=overwrite)
+                write_json(run / FIT_ARGS_FILE, self.fit_params())
+            except PolymodalError as exc:
+                distributed.decide({"error": str(exc)}, w)  # the other ranks stop with it instead of waiting
+                raise
+            distributed.decide({"resume": resume}, w)
+        elif run is not None:  # under torchrun, ranks other than 0 write into a scratch copy (see _scratch)
+            told = distributed.decide(None, w)
+            if "error" in told:
+                raise PolymodalError(told["error"])
+            resume = told["resume"]
+            run = self._scratch(run, resume)
         self.log_ = EpochLog(run / "log.csv" if run is not None else None, tensorboard=tensorboard, resume=resume)
         return run
+
+    def _scratch(self, run: Path, resume: bool) -> Path:
+        """Under torchrun, where a rank other than 0 keeps its own work files: a temporary copy of rank 0's
+        `run` as the fit starts (what a resume reads: finished candidates, checkpoints), removed when the fit
+        ends. Rank 0 alone writes the run directory and its checkpoints; the other ranks read the same state
+        from the copy, so every rank resumes alike."""
+        import shutil
+        import tempfile
+
+        self.scratch_ = Path(tempfile.mkdtemp(prefix=f"polymodal-rank{distributed.world().rank}-"))
+        if resume and run.exists():
+            shutil.copytree(run, self.scratch_, dirs_exist_ok=True)
+        return self.scratch_
 
     def _check_resumable(self, run: Path, resume: bool) -> bool:
         """Whether there is a fit to resume in `run`; one started with other arguments is refused (its
@@ -103,7 +129,12 @@ class Job:
     def _finish_fit(self, run: Path | None) -> None:
         self.fit_seconds_ = time.time() - self.fit_started_
         self.log_.close()
-        if run is not None:
+        scratch = self.__dict__.pop("scratch_", None)
+        if scratch is not None:  # a rank other than 0: rank 0 saves the run
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+        elif run is not None:
             self.save(run)
             directory.finish(run)
 

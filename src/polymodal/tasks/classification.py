@@ -68,6 +68,13 @@ class Classification(Task):
             loss = F.cross_entropy(logits, targets, weight=weight, label_smoothing=self.label_smoothing)
         return TaskOutput(loss, logits)
 
+    def row_weights(self, targets: torch.Tensor) -> torch.Tensor:
+        """How much each row counts in `step`'s mean (its class weight when the loss is weighted): a rank's share
+        of a batch's loss under torchrun (training/loop.py)."""
+        if self.imbalance in ("weighted", "focal"):
+            return self.class_weight[targets]
+        return torch.ones(len(targets))
+
     def metrics(self, logits: torch.Tensor, targets: torch.Tensor) -> dict:
         from ..metrics.classification import classification_metrics
 

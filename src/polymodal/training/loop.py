@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import PolymodalError
 from ..tasks.base import Task
+from . import distributed as dist
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import ArrayData, take, to_device
 
@@ -119,13 +121,14 @@ def epoch_seconds(model: torch.nn.Module, task: Task, train_data: ArrayData, val
         started = time.perf_counter()
         predict_logits(probe, val_data.subset(torch.arange(min(len(val_data), 512))))
         seconds += (time.perf_counter() - started) * math.ceil(len(val_data) / 512)
-    return seconds
+    return dist.decide(seconds, dist.world())  # plans follow rank 0's clock, so every rank plans alike
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Optimizer steps in an epoch of `n` samples (a trailing batch of one is skipped, see `_epoch`)."""
+def steps_per_epoch(n: int, batch_size: int, world: int = 1) -> int:
+    """Optimizer steps in an epoch of `n` samples (a trailing batch of one, or of fewer rows than ranks, is
+    skipped, see `_epoch`)."""
     full, rest = divmod(n, batch_size)
-    return full + (1 if rest >= 2 or (rest == 1 and n == 1) else 0)
+    return full + (1 if rest >= max(2, world) or (rest == 1 and n == 1) else 0)
 
 
 def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch.Tensor:
@@ -142,20 +145,23 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
     time and shows the running loss, read at most every `LIVE_SECONDS` beside `shown`."""
     model.train()
     last_read = time.monotonic()
+    w = dist.world()
+    params = [p for p in model.parameters() if p.requires_grad]
     # The loss is summed as a tensor and read once per epoch: `.item()` every step waits for
     # the device (a GPU stall per step; on CPU it is merely free).
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        if len(idx) < 2 and batch_size > 1 and len(order) > 1:
+        if len(idx) < max(2, w.size) and batch_size > 1 and len(order) > 1:
             continue  # a trailing batch of one breaks normalisation layers and says little
+        global_idx, idx = idx, dist.local_rows(idx, w)  # under torchrun: this rank's slice of the batch
         inputs, masks, targets = data.take(idx)
         mix = None
         if augment is not None:  # training/augment.py: transforms of trainable inputs, then mixup
             inputs, masks, mix = augment(inputs, masks)
         with _autocast(device):
             logits = model(to_device(inputs, device), to_device(masks, device))
-        out = task.step(_to_float(logits), to_device(targets, device))
+        out = _step(task, _to_float(logits), to_device(targets, device), w, len(global_idx))
         if mix is not None:  # mixup: the lambda-weighted losses against both rows' targets
             lam, perm = mix
             other = task.step(_to_float(logits), to_device(take(targets, perm), device))
@@ -172,20 +178,65 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
             with _autocast(device):
                 adv = task.step(_to_float(model(attacked, x_masks)), x_targets).loss
             out = out._replace(loss=(out.loss + adv) / 2)
+        if w.active and not hasattr(task, "step_shard"):  # this rank's part of the whole batch's loss
+            out = out._replace(loss=out.loss * _share(task, targets, data, idx, global_idx))
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        dist.sync_gradients(params, w)  # the sum of the ranks' parts: the whole batch's gradient
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         scheduler.step()
-        total += out.loss.detach() * len(idx)
-        count += len(idx)
+        total += out.loss.detach() * len(global_idx)
+        count += len(global_idx)
         if bar is not None:
             bar.update(1)
             if time.monotonic() - last_read >= LIVE_SECONDS:  # a sync now and then, not every step
                 bar.set_postfix(loss=f"{total.item() / count:.4f}", **(shown or {}), refresh=False)
                 last_read = time.monotonic()
+    if w.active:  # each rank summed its parts of the batch losses: their sum is the epoch's
+        total = dist.sum_across(total)
     return total.item() / max(count, 1)
+
+
+def _step(task: Task, logits, targets, w: dist.World, n: int):
+    """The task's loss on this rank's rows. A task that compares rows with each other (a contrastive loss) does
+    it against every rank's rows in `step_shard`, and returns this rank's part of the batch's loss itself."""
+    if w.active and hasattr(task, "step_shard"):
+        return task.step_shard(logits, targets, dist.slice_sizes(n, w), w)
+    return task.step(logits, targets)
+
+
+def _share(task: Task, targets, data: ArrayData, idx: torch.Tensor, global_idx: torch.Tensor) -> float:
+    """This rank's share of the batch's loss: its rows' weight over the whole batch's, by the task's
+    `row_weights` (class weights, tokens) where it has them, else by rows. Every rank holds every row, so the
+    batch's weight needs no collective."""
+    weights = getattr(task, "row_weights", None)
+    if weights is None:
+        return len(idx) / len(global_idx)
+    return float(weights(targets).sum()) / float(weights(take(data.targets, global_idx)).sum())
+
+
+def _check_world(train_data: ArrayData, val_data: ArrayData | None, epochs: int, batch_size: int,
+                 w: dist.World) -> None:
+    if not w.active:
+        return
+    dist.check_same("the rows to train on and validate on, the epochs and the global batch size",
+                    (len(train_data), len(val_data) if val_data is not None else 0, epochs, batch_size), w)
+    if min(len(train_data), batch_size) < w.size:
+        raise PolymodalError(f"{w.size} ranks need a global batch and training rows of at least {w.size} each "
+                             f"(batch size {batch_size}, {len(train_data)} training rows)")
+
+
+def _validate(model, val_data: ArrayData, device, w: dist.World):
+    """Validation predictions; under torchrun each rank predicts a slice and the slices are gathered, unless
+    their shapes differ beyond the rows (a caption decoded to another length), when each rank predicts all."""
+    if not w.active or len(val_data) < w.size:
+        return predict_logits(model, val_data, device=device)
+    part = predict_logits(model, val_data.subset(dist.local_rows(torch.arange(len(val_data)), w)), device=device)
+    if not dist.same_trailing_shapes(part, w):
+        return predict_logits(model, val_data, device=device)
+    return dist.gather_outputs(part, dist.slice_sizes(len(val_data), w), w)
 
 
 def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: ArrayData | None = None, *,
@@ -203,9 +254,11 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
     copy's (training/adversarial.py)."""
     device = pick_device()
     model.to(device)
+    w = dist.world()  # under torchrun: this rank (training/distributed.py); else one process, unchanged
+    _check_world(train_data, val_data, epochs, batch_size, w)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _adamw(params, lr=lr, weight_decay=weight_decay)
-    per_epoch = steps_per_epoch(len(train_data), batch_size)
+    per_epoch = steps_per_epoch(len(train_data), batch_size, w.size)
     steps = epochs * per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, int(warmup * steps)))
     result, best_state, start_epoch, stale = TrainResult(), None, 0, 0
@@ -216,23 +269,25 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
             start_epoch, stale = pointer["epoch"] + 1, pointer["stale"]
             result = TrainResult(pointer["history"], pointer["best_epoch"], pointer["best_score"],
                                  pointer["seconds"], pointer["epoch"])
+    dist.broadcast_module(model, w)  # every rank starts from rank 0's weights
     weights = task.sample_weights(train_data.targets) if train_data.targets is not None else None
     started = time.time() - result.seconds
     # One bar over every step of every epoch: on a long epoch (a fine-tuned encoder) it still moves.
     bar = tqdm(desc=f"{desc} {start_epoch + 1}/{epochs}", initial=start_epoch * per_epoch,
                total=epochs * per_epoch, unit="step", leave=False,
-               disable=not progress or not sys.stderr.isatty(), dynamic_ncols=True)
+               disable=not progress or not w.main or not sys.stderr.isatty(), dynamic_ncols=True)
     shown: dict[str, str] = {}
     last_epoch = 0.0
     for epoch in range(start_epoch, epochs):
         if stale >= patience:
             break
-        if deadline is not None and last_epoch and time.monotonic() + last_epoch > deadline:
+        if dist.decide(deadline is not None and bool(last_epoch) and time.monotonic() + last_epoch > deadline, w):
             result.stopped_for_time = True
             break
         epoch_started = time.monotonic()
         bar.set_description(f"{desc} {epoch + 1}/{epochs}", refresh=False)
-        torch.manual_seed(seed * 7919 + epoch)  # dropout & modality dropout: a function of (seed, epoch)
+        # dropout & modality dropout: a function of (seed, epoch), and of the rank (each rank's rows get their own)
+        torch.manual_seed(seed * 7919 + epoch + 1_000_003 * w.rank)
         order = _order(len(train_data), seed, epoch, weights)
         loss = _epoch(model, task, train_data, optimizer, scheduler, batch_size=batch_size, clip=clip,
                       order=order, device=device, bar=None if bar.disable else bar, shown=shown, augment=augment,
@@ -240,9 +295,9 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
         score = -loss
         if val_data is not None and len(val_data):
-            logits = predict_logits(model, val_data, device=device)
+            logits = _validate(model, val_data, device, w)
             row["val_loss"] = task.step(logits, val_data.targets).loss.item()
-            score = task.monitor_value(logits, val_data.targets)
+            score = dist.decide(task.monitor_value(logits, val_data.targets), w)  # one early-stopping decision
             row[f"val_{task.monitor}"] = score
         result.history.append(row)
         if on_epoch_end is not None:
@@ -256,7 +311,7 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         last_epoch = time.monotonic() - epoch_started
         shown = {f"val_{task.monitor}" if "val_loss" in row else task.monitor: f"{score:.4f}"}
         bar.set_postfix(loss=f"{loss:.4f}", **shown)
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and w.main:
             save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizers={"optim": optimizer},
                             scheduler=scheduler, best_state=best_state,
                             extra={"history": result.history, "best_epoch": result.best_epoch,
