@@ -23,6 +23,7 @@ from . import (
     distill,
     evaluate,
     explain,
+    features,
     fit,
     fusions,
     generate,
@@ -35,7 +36,7 @@ from . import (
 from .common import console, plain_warning
 
 COMMANDS = (inspect, data, fusions, fit, distill, generate, align, index, caption, evaluate, predict, explain, cluster,
-            runs, cache, serve, demo)
+            runs, cache, features, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""`polymodal cache info|clear`: the feature cache of frozen encoders."""
+"""`polymodal cache info|merge|clear`: the feature cache of frozen encoders."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from .common import console
 def cmd_cache(args: argparse.Namespace) -> int:
     from ..encoders.cache import cache_info, clear_cache
 
+    if args.cache_command == "merge":
+        from ..encoders.sharded import merge_caches
+
+        copied = merge_caches(args.source, args.into)
+        console.print(f"{copied} shard file(s) copied from {args.source}")
+        return 0
     if args.cache_command == "clear":
         removed = clear_cache(args.encoder)
         if args.encoder and not removed:
@@ -32,6 +38,10 @@ def add_parser(sub) -> None:
     cache = sub.add_parser("cache", help="the feature cache of frozen encoders").add_subparsers(
         dest="cache_command", required=True, metavar="ACTION")
     p = cache.add_parser("info", help="entries and size per encoder")
+    p.set_defaults(func=cmd_cache)
+    p = cache.add_parser("merge", help="copy in the shard files of another machine's feature cache")
+    p.add_argument("source", help="the other cache's features folder (e.g. copied from another machine)")
+    p.add_argument("--into", help="this cache's features folder (default: $POLYMODAL_HOME/features)")
     p.set_defaults(func=cmd_cache)
     p = cache.add_parser("clear", help="delete cached features")
     p.add_argument("--encoder", help="only this encoder id")

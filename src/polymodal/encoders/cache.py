@@ -48,7 +48,7 @@ from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..paths import home
 from ..runs.files import storage_error
-from ..training.distributed import barrier, world
+from ..training.distributed import World, barrier, world
 from .base import Encoder
 from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weights_digest
 
@@ -309,8 +309,8 @@ class FeatureCache:
 
     def extract(self, encoder: Encoder, values: Sequence[Any], *, base_dir: str | Path | None = None,
                 batch_size: int | None = None, workers: int = 2, progress: bool = True,
-                backend: str = "auto", view: tuple[str, Callable[[Any, list[str]], Any]] | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+                backend: str = "auto", view: tuple[str, Callable[[Any, list[str]], Any]] | None = None,
+                share_ranks: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Features `[N, D]` float32 of `values` (paths or strings) and `present` bool `[N]`.
 
         Absent cells (None, NaN, blank) get zero rows and present False. `batch_size`: rows per
@@ -323,6 +323,10 @@ class FeatureCache:
         the transform gets each decoded batch (uint8 pixels `[B, H, W, 3]`, the loader's tensors, or strings)
         and the items' content keys, and returns the batch transformed. A view's entries live in a folder of
         their own, named from the encoder *and* the view, so its features never mix with the plain ones.
+
+        `share_ranks`: under torchrun, where every rank extracts the same values, each computes a share of the
+        missing inputs and waits for the others' (training/distributed.py). False: this process computes all
+        its values alone (sharded extraction, encoders/sharded.py, gives each process other rows).
         """
         if encoder.mode != "frozen":
             raise PolymodalError(f"{encoder.name}: only a frozen encoder's features can be cached "
@@ -338,7 +342,7 @@ class FeatureCache:
         store = self.store(encoder, digest if view is None else f"{digest}|view:{view[0]}")
         known = store.index()
         todo = {k: x for k, x in zip(keys, inputs, strict=True) if k not in known}  # dict: duplicates once
-        w = world()
+        w = world() if share_ranks else World()
         if w.active:  # under torchrun every rank extracts the same table: each computes a share of what is missing
             todo = own_share(todo, w.rank, w.size)
         self.last = ExtractStats(rows=len(values), absent=int((~present).sum()), computed=len(todo),

@@ -1,0 +1,229 @@
+"""Feature extraction in shards, for any launcher: `polymodal features extract TABLE --shard i/N --out DIR`.
+
+Extraction is embarrassingly parallel, so it needs no process group: shard i of N takes the table's rows
+[n*i/N, n*(i+1)/N) (row ranges, not Parquet row groups: uneven groups gave one shard 65% of the rows), and
+`--shard` defaults from torchrun's RANK/WORLD_SIZE or a SLURM array's task id and count. Each shard:
+
+- computes its rows' features into the content-addressed feature cache (encoders/cache.py), which takes
+  concurrent writers and keeps every finished batch, so a killed shard started again computes only the rest;
+- writes, per column, one row-aligned Arrow IPC file `DIR/<column>/part-<i>-of-<N>.arrow` (columns `row`,
+  `present`, `features` as a fixed-size list of float32) atomically, memory-mappable by later readers;
+- records itself done in `DIR/shards/<i>-of-<N>.json` (rows, seconds, computed and cached entries per column).
+
+`DIR/manifest.json` names the table, its row count, the shard count and each column's encoder; a shard that
+finds another manifest there (another table, other encoders, another N) refuses to mix into it.
+`features_status(DIR)` reports the progress. Caches filled on several machines merge by copying their shard
+files (`merge_caches`): shard names are unique and a key found twice holds the same value.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PolymodalError
+from ..runs.files import atomic_write, read_json, write_json
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    def rows(self, n: int) -> range:
+        return range(n * self.index // self.count, n * (self.index + 1) // self.count)
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:05d}-of-{self.count:05d}"
+
+
+def parse_shard(text: str | None) -> Shard:
+    """"i/N" (i counted from 0); None: from RANK/WORLD_SIZE (torchrun), else a SLURM array's task id and count,
+    else the whole table."""
+    if text is None:
+        env = os.environ
+        if env.get("WORLD_SIZE") not in (None, "", "1"):
+            text = f"{env.get('RANK', '0')}/{env['WORLD_SIZE']}"
+        elif env.get("SLURM_ARRAY_TASK_COUNT"):
+            first = int(env.get("SLURM_ARRAY_TASK_MIN", "0") or 0)
+            text = f"{int(env.get('SLURM_ARRAY_TASK_ID', first)) - first}/{env['SLURM_ARRAY_TASK_COUNT']}"
+        else:
+            return Shard()
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise PolymodalError(f"--shard {text!r}: expected i/N, such as 0/4 (shards are counted from 0)") from None
+    if count < 1 or not 0 <= index < count:
+        raise PolymodalError(f"--shard {text!r}: needs N >= 1 and 0 <= i < N (shards are counted from 0)")
+    return Shard(index, count)
+
+
+@dataclass
+class ShardReport:
+    shard: Shard
+    rows: int
+    seconds: float
+    columns: dict[str, dict]  # column -> encoder id, dim, computed, cached, part file
+
+
+def _encoders(table, schema, columns: list[str] | None, spec: dict[str, str]):
+    from .materialize import choose_encoders, is_cached
+
+    inputs = [c for c, role in schema.modalities.items() if role in ("image", "audio", "text", "video")]
+    columns = columns or inputs
+    unknown = [c for c in columns if c not in schema.modalities]
+    if unknown:
+        raise PolymodalError(f"{table.source}: no input column(s) {', '.join(unknown)}; inputs: "
+                             f"{', '.join(schema.modalities) or 'none'}")
+    encoders = choose_encoders(schema, columns, spec)
+    learned = [f"{c} ({e.name})" for c, e in encoders.items() if not is_cached(e)]
+    if learned:
+        raise PolymodalError("only frozen pretrained encoders have features to extract; trained with the model: "
+                             + ", ".join(learned) + ". Choose a pretrained encoder with --encoders, or leave the "
+                             "column out with --columns")
+    return encoders
+
+
+def _manifest(out: Path, table, shard: Shard, encoders: dict) -> None:
+    """Write the folder's manifest, or check the one there describes the same extraction."""
+    mine = {"table": str(Path(table.source).resolve()) if table.source != "<DataFrame>" else table.source,
+            "rows": len(table), "shards": shard.count,
+            "columns": {c: {"encoder": e.id, "dim": e.out_dim} for c, e in sorted(encoders.items())}}
+    path = out / MANIFEST
+    if path.exists():
+        there = read_json(path)
+        changed = [k for k in mine if there.get(k) != mine[k]]
+        if changed:
+            raise PolymodalError(f"{out}: holds another extraction ({', '.join(changed)} differ: "
+                                 + "; ".join(f"{k} {there.get(k)!r} there, {mine[k]!r} here" for k in changed)
+                                 + "); use another --out")
+        return
+    write_json(path, mine)
+
+
+def _write_part(path: Path, rows: range, present: np.ndarray, features: np.ndarray) -> None:
+    import pyarrow as pa
+
+    flat = pa.array(np.ascontiguousarray(features, dtype=np.float32).reshape(-1))
+    batch = pa.record_batch({"row": pa.array(np.arange(rows.start, rows.stop, dtype=np.int64)),
+                             "present": pa.array(present), "features": pa.FixedSizeListArray.from_arrays(
+                                 flat, features.shape[1])})
+
+    def write(tmp: Path) -> None:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+
+    atomic_write(path, write, durable=True)
+
+
+def read_part(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, present, features [n, D]) of one part file, memory-mapped."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    feats = table.column("features").combine_chunks()
+    dim = feats.type.list_size
+    return (table.column("row").to_numpy(), table.column("present").to_numpy(zero_copy_only=False),
+            feats.flatten().to_numpy().reshape(-1, dim))
+
+
+def extract_shard(source, *, columns: list[str] | None = None, encoders: dict[str, str] | None = None,
+                  shard: Shard | None = None, out: str | Path | None = None, cache=None,
+                  progress: bool = True) -> ShardReport:
+    """Features of shard `shard` of `source`'s rows, for `columns` (default: every image, audio, text and
+    video column), into the cache and, with `out`, into row-aligned Arrow parts (see the module's doc)."""
+    from ..data.table import read_table
+    from ..schema import detect_schema
+    from .cache import FeatureCache
+    from .materialize import cell_values
+
+    started = time.perf_counter()
+    shard = shard or Shard()
+    table = read_table(source)
+    schema = detect_schema(table)
+    chosen = _encoders(table, schema, columns, encoders or {})
+    cache = cache or FeatureCache()
+    out = Path(out) if out is not None else None
+    if out is not None:
+        _manifest(out, table, shard, chosen)
+    rows = shard.rows(len(table))
+    mine = replace(table, df=table.df.iloc[rows.start:rows.stop].reset_index(drop=True))
+    done: dict[str, dict] = {}
+    for column, encoder in sorted(chosen.items()):
+        values = cell_values(mine, column, schema.modalities[column])
+        feats, present = cache.extract(encoder, values, base_dir=table.base_dir, progress=progress,
+                                       share_ranks=False)
+        stats = cache.last
+        part = None
+        if out is not None:
+            part = out / column / f"part-{shard.name}.arrow"
+            _write_part(part, rows, present, feats)
+        done[column] = {"encoder": encoder.id, "dim": int(feats.shape[1]), "computed": stats.computed,
+                        "cached": stats.cached, "absent": stats.absent,
+                        "part": str(part.relative_to(out)) if part is not None else None}
+    report = ShardReport(shard, len(rows), time.perf_counter() - started, done)
+    if out is not None:
+        write_json(out / "shards" / f"{shard.name}.json", {"index": shard.index, "count": shard.count,
+                                                            "rows": [rows.start, rows.stop],
+                                                            "seconds": round(report.seconds, 3), "columns": done})
+    return report
+
+
+def features_status(out: str | Path) -> dict:
+    """Progress of a sharded extraction: shards done of the count, rows done of the table's, per-shard rows/s."""
+    out = Path(out)
+    if not (out / MANIFEST).exists():
+        raise PolymodalError(f"{out}: no {MANIFEST}; not an extraction folder (polymodal features extract "
+                             "TABLE --out DIR writes one)")
+    manifest = read_json(out / MANIFEST)
+    shards = [read_json(p) for p in sorted((out / "shards").glob("*.json"))]
+    shards = [s for s in shards if s.get("count") == manifest["shards"]]
+    rows = sum(s["rows"][1] - s["rows"][0] for s in shards)
+    missing = sorted(set(range(manifest["shards"])) - {s["index"] for s in shards})
+    return {"table": manifest["table"], "rows": manifest["rows"], "rows_done": rows, "shards": manifest["shards"],
+            "shards_done": len(shards), "missing": missing, "columns": manifest["columns"],
+            "per_shard": [{"index": s["index"], "rows": s["rows"][1] - s["rows"][0], "seconds": s["seconds"],
+                           "rows_per_s": round((s["rows"][1] - s["rows"][0]) / max(s["seconds"], 1e-9), 1),
+                           "computed": sum(c["computed"] for c in s["columns"].values())} for s in shards]}
+
+
+def read_features(out: str | Path, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A finished extraction's features `[rows, D]` and presence of `column`, its parts in row order."""
+    status = features_status(out)
+    if status["missing"]:
+        raise PolymodalError(f"{out}: shard(s) {', '.join(map(str, status['missing']))} of {status['shards']} "
+                             "are not done yet")
+    parts = sorted((Path(out) / column).glob("part-*.arrow"))
+    if not parts:
+        raise PolymodalError(f"{out}: no features of column {column!r}; columns: {', '.join(status['columns'])}")
+    read = [read_part(p) for p in parts]
+    return np.concatenate([r[2] for r in read]), np.concatenate([r[1] for r in read])
+
+
+def merge_caches(source: str | Path, into: str | Path | None = None) -> int:
+    """Copy the feature-cache shard files of `source` (another machine's cache folder) that `into` (default:
+    this machine's cache) lacks; returns the number copied. Safe beside running extractions: each file is
+    copied under a temporary name, then renamed."""
+    from .cache import cache_root
+
+    source, into = Path(source).expanduser(), Path(into).expanduser() if into is not None else cache_root()
+    if not source.is_dir():
+        raise PolymodalError(f"{source}: not a folder (pass another machine's feature cache, such as "
+                             "~/.cache/polymodal/features copied over)")
+    copied = 0
+    for meta in sorted(source.glob("*/encoder.json")):
+        target = into / meta.parent.name
+        for file in [meta, *sorted(meta.parent.glob("shard-*.safetensors"))]:
+            if not (target / file.name).exists():
+                atomic_write(target / file.name, lambda tmp, f=file: shutil.copyfile(f, tmp))
+                copied += 1 if file.name.startswith("shard-") else 0
+    return copied
