@@ -46,7 +46,12 @@ class Budget:
         return self.end is not None
 
     def left(self) -> float:
-        return math.inf if self.stage_end is None else self.stage_end - time.monotonic()
+        """Seconds left in the current stage; under torchrun, rank 0's count (every rank plans alike)."""
+        if self.stage_end is None:
+            return math.inf
+        from ..training.distributed import decide, world
+
+        return decide(self.stage_end - time.monotonic(), world())
 
     @contextmanager
     def share(self, parts: int) -> Iterator[None]:

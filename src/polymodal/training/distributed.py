@@ -89,6 +89,9 @@ def share(local: torch.Tensor | float, total: torch.Tensor | float) -> torch.Ten
     return local / total
 
 
+STATS = {"sync_seconds": 0.0, "syncs": 0}  # all-reduce time of this process, for benchmarks/bench_distributed.py
+
+
 def sync_gradients(params: list[torch.nn.Parameter], w: World) -> float:
     """Sum every parameter's gradient across ranks in one all-reduce; a parameter no rank gave a gradient keeps
     none. Returns the seconds spent (the benchmark's per-step all-reduce time)."""
@@ -111,7 +114,10 @@ def sync_gradients(params: list[torch.nn.Parameter], w: World) -> float:
             else:
                 p.grad.copy_(grad)
         offset += n
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    STATS["sync_seconds"] += seconds
+    STATS["syncs"] += 1
+    return seconds
 
 
 def _device_type() -> str:
