@@ -40,6 +40,17 @@ def is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
+def _named(kind: str, path: Path) -> str:
+    """How a message names the media: its file, or the cell's bytes (stored under data/blobs.py's store)."""
+    from .blobs import blob_root
+
+    try:
+        path.relative_to(blob_root())
+    except ValueError:
+        return f"{kind} {path}"
+    return f"the {kind} bytes in this cell (stored as {path.name})"
+
+
 def check_image(path: Path) -> str | None:
     from PIL import Image
 
@@ -48,7 +59,7 @@ def check_image(path: Path) -> str | None:
             im.draft("RGB", (256, 256))
             im.load()  # full decode: a truncated file fails here, not mid-training
     except Exception as exc:
-        return f"cannot decode image {path}: {exc}"
+        return f"cannot decode {_named('image', path)}: {exc}"
     return None
 
 
@@ -58,7 +69,7 @@ def check_audio(path: Path) -> str | None:
     try:
         wave, _ = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        return f"cannot decode audio {path}: {exc}"
+        return f"cannot decode {_named('audio', path)}: {exc}"
     if len(wave) == 0:
         return f"audio file {path} holds no samples"
     return None
@@ -70,7 +81,7 @@ def check_video(path: Path) -> str | None:
     try:
         read_frames(path)
     except Exception as exc:
-        return f"cannot decode clip {path}: {exc}"
+        return f"cannot decode {_named('clip', path)}: {exc}"
     return None
 
 
