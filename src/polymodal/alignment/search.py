@@ -7,6 +7,7 @@ run's tower for the query's modality."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -81,12 +82,15 @@ def embed_query(aligner, *, text: str | None = None, image: str | None = None, a
     return aligner.embed(column, [value])
 
 
-def search(index: VectorIndex | str | Path, *, aligner=None, text: str | None = None, image: str | None = None,
+def search(index: VectorIndex | Any | str | Path, *, aligner=None, text: str | None = None, image: str | None = None,
            audio: str | None = None, k: int = 10) -> pd.DataFrame:
     """Ranked hits (rank, score, row metadata) for one query."""
     from .aligner import Aligner
 
-    index = index if isinstance(index, VectorIndex) else VectorIndex.load(index)
+    if isinstance(index, str | Path):
+        from ..index.sharded import load_index
+
+        index = load_index(index)  # a VectorIndex, or a merged IVF-PQ index built in shards
     if aligner is None:
         run = index.meta.get("run")
         if not run:

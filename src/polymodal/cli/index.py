@@ -14,11 +14,36 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     from ..api import load
 
     aligner = load(args.run)
+    if args.kind == "ivfpq":
+        from ..alignment.sharded_search import build_shard
+        from ..encoders.sharded import parse_shard
+
+        shard = parse_shard(args.shard)
+        part = build_shard(aligner, args.table, args.column, args.out, shard=shard, train_sample=args.train_sample,
+                           nlist=args.nlist, m=args.m, nbits=args.nbits)
+        console.print(f"index {args.out}: shard {shard.index}/{shard.count} written to {part}; once every shard is "
+                      f"built: polymodal index merge {args.out}")
+        return 0
+    if args.shard:
+        from ..errors import PolymodalError
+
+        raise PolymodalError("--shard builds an IVF-PQ index in parts: pass --kind ivfpq (the other kinds are built "
+                             "whole, by one process)")
     if args.add:
         index = build_index(aligner, args.table, args.column, add_to=args.out)
     else:
         index = build_index(aligner, args.table, args.column, args.out, kind=args.kind)
     console.print(f"index {args.out}: {len(index)} vectors of {index.dim} dimensions ({index.kind})")
+    return 0
+
+
+def cmd_index_merge(args: argparse.Namespace) -> int:
+    from ..index.sharded import ShardedIndex, merge
+
+    header = merge(args.index)
+    size = ShardedIndex.load(args.index).bytes_per_vector()
+    console.print(f"index {args.index}: {header['vectors']} vectors from {header['shards']} shard(s) merged in "
+                  f"{header['merge_seconds']:.1f} s, {size:.0f} bytes a vector (exact vectors for re-ranking aside)")
     return 0
 
 
@@ -62,9 +87,22 @@ def add_parser(sub) -> None:
     p.add_argument("table")
     p.add_argument("--column", required=True, help="the column to embed (one of the run's aligned columns)")
     p.add_argument("--out", required=True, help="index folder")
-    p.add_argument("--kind", choices=("flat", "hnsw", "ivf"), default="flat", help="flat is exact (default)")
+    p.add_argument("--kind", choices=("flat", "hnsw", "ivf", "ivfpq"), default="flat",
+                   help="flat is exact (default); ivfpq: compressed, built in shards, re-ranked exactly")
     p.add_argument("--add", action="store_true", help="append to the existing index at --out")
+    p.add_argument("--shard", help="ivfpq: i/N, rows [n*i/N, n*(i+1)/N) (default: RANK/WORLD_SIZE, a SLURM "
+                                   "array's task, else the whole table)")
+    p.add_argument("--train-sample", type=int, default=100_000,
+                   help="ivfpq: rows drawn from the whole table to train the quantizer (default 100000)")
+    p.add_argument("--nlist", type=int, help="ivfpq: inverted lists (default about 4*sqrt(train sample))")
+    p.add_argument("--m", type=int, help="ivfpq: sub-quantizers, codes per vector (default 32 where it divides)")
+    p.add_argument("--nbits", type=int, default=8, help="ivfpq: bits per code (default 8; training wants 39 "
+                                                        "sample rows per code, 9984 at 8 bits)")
     p.set_defaults(func=cmd_index_build)
+
+    p = index.add_parser("merge", help="merge the shards of an ivfpq index (on disk) so it can be searched")
+    p.add_argument("index")
+    p.set_defaults(func=cmd_index_merge)
 
     p = sub.add_parser("search", help="query an index by text, image or audio")
     p.add_argument("index")
