@@ -32,11 +32,12 @@ from . import (
     predict,
     runs,
     serve,
+    table,
 )
 from .common import console, plain_warning
 
 COMMANDS = (inspect, data, fusions, fit, distill, generate, align, index, caption, evaluate, predict, explain, cluster,
-            runs, cache, features, serve, demo)
+            runs, cache, features, table, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

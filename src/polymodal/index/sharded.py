@@ -289,8 +289,12 @@ class ShardedIndex:
                 if self.metric == "l2":
                     s = 2 * s - (block ** 2).sum(1)[None, :]
                 ids = np.arange(shard.start + lo, shard.start + lo + len(block))
-                s_all, i_all = np.concatenate([best_s, s], 1), np.concatenate([best_i, np.broadcast_to(
-                    ids, s.shape)], 1)
+                if s.shape[1] > k:  # the chunk's own top k first (a partition, linear), then merge with the best
+                    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+                    s, ids = np.take_along_axis(s, part, 1), ids[part]
+                else:
+                    ids = np.broadcast_to(ids, s.shape)
+                s_all, i_all = np.concatenate([best_s, s], 1), np.concatenate([best_i, ids], 1)
                 top = np.argsort(-s_all, axis=1, kind="stable")[:, :k]
                 best_s, best_i = np.take_along_axis(s_all, top, 1), np.take_along_axis(i_all, top, 1)
         return best_i
