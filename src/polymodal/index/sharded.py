@@ -11,7 +11,7 @@ Layout of an index folder:
 
 Why re-rank: PQ codes (m bytes a vector here, about 43 B with ids and list overhead at m=32) keep 100M
 vectors in ~4 GiB, but their distances are coarse: PQ alone gave recall@10 0.52 on this machine kind. The top
-`rerank * k` PQ hits are scored again with the exact vectors, read from the shards' memory-mapped
+`rerank * k` PQ hits (1000 for a top 10 by default) are scored again with the exact vectors, read from the shards' memory-mapped
 `vectors.npy` (the page cache holds what is used; nothing is loaded whole), and the best `k` kept. Metadata are
 read the same way, by row id, from memory-mapped Arrow files: a search never builds a frame of the whole
 collection. Row ids are global and dense (shard i's rows start where shard i-1's stop), so a shard's vectors
@@ -176,7 +176,9 @@ class ShardedIndex:
     def __init__(self, folder: Path, header: dict, index: faiss.Index, shards: list[_Shard]):
         self.folder, self.header, self._index, self._shards = folder, header, index, shards
         self._starts = np.array([s.start for s in shards], dtype=np.int64)
-        self.nprobe, self.rerank = 16, 10
+        # rerank 100 (the top 1000 PQ hits scored exactly): recall@10 0.998 at 10M vectors in bench_index_pq.py,
+        # against 0.81 for the top 100, for 0.7 ms more a query (p50)
+        self.nprobe, self.rerank = 16, 100
 
     @classmethod
     def load(cls, folder: str | Path) -> ShardedIndex:
