@@ -10,7 +10,7 @@ concurrent ones; per-shard rows/s, the aggregate (rows over the slower shard's w
 On 2 cores, 2 ranks of one thread each against 1 process of two threads is a test of overhead, not of scaling:
 the figures say what a rank costs, not what a cluster gains.
 
-    python benchmarks/bench_distributed.py [--rows 20000] [--repeats 3]
+    python benchmarks/bench_distributed.py [--rows 20000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--text-rows", type=int, default=3000)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true")
@@ -129,8 +129,13 @@ def main(argv: list[str] | None = None) -> None:
             "| processes | rows/s (median) | runs | ms per step | all-reduce ms per step | ratio to 1 process |",
             "|---:|---:|---|---:|---:|---:|"]
     base = None
+    # interleaved (1, 2, 1, 2, ...): this machine's speed drifts between minutes, and the ratio must not take it in
+    interleaved = {1: [], 2: []}
+    for _ in range(args.repeats):
+        for ranks in (1, 2):
+            interleaved[ranks].append(training(args.rows, args.epochs, ranks))
     for ranks in (1, 2):
-        runs = [training(args.rows, args.epochs, ranks) for _ in range(args.repeats)]
+        runs = interleaved[ranks]
         speed = statistics.median(r["rows_per_s"] for r in runs)
         base = base or speed
         each = ", ".join(f"{r['rows_per_s']:,.0f}" for r in runs)
@@ -142,8 +147,12 @@ def main(argv: list[str] | None = None) -> None:
              "| shards | rows/s per shard | aggregate rows/s (median) | wall s | largest shard / even share | "
              "ratio to 1 shard |", "|---:|---|---:|---:|---:|---:|"]
     base = None
+    interleaved = {1: [], 2: []}
+    for _ in range(args.repeats):
+        for shards in (1, 2):
+            interleaved[shards].append(extraction(args.text_rows, shards))
     for shards in (1, 2):
-        runs = [extraction(args.text_rows, shards) for _ in range(args.repeats)]
+        runs = interleaved[shards]
         agg = statistics.median(r["aggregate_rows_per_s"] for r in runs)
         base = base or agg
         mid = sorted(runs, key=lambda r: r["aggregate_rows_per_s"])[len(runs) // 2]
