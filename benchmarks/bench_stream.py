@@ -18,9 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from common import command_line, head, publish
+from polymodal.data.stream import generated
 
 HERE = Path(__file__).resolve()
 SCAN = """
@@ -37,20 +36,6 @@ t = time.perf_counter()
 df = pd.read_parquet(sys.argv[1])
 print(len(df), time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
-
-
-def make(path: Path, rows: int) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with pq.ParquetWriter(str(path), pa.schema([("id", pa.string()), ("note", pa.string()), ("size", pa.float64()),
-                                                ("label", pa.string())])) as writer:
-        for start in range(0, rows, 500_000):
-            i = np.arange(start, min(start + 500_000, rows))
-            writer.write_table(pa.table({"id": [f"r{j}" for j in i], "note": [f"note about item {j}" for j in i],
-                                         "size": (i % 97) / 7.0, "label": [f"k{j % 5}" for j in i]}),
-                               row_group_size=100_000)
-    return path
 
 
 def measure(code: str, table: Path, tmp: Path) -> tuple[float, float]:
@@ -71,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for rows in args.rows:
-            table = make(tmp / f"t{rows}.parquet", rows)
+            table = generated(tmp / f"t{rows}.parquet", rows)
             scans = [measure(SCAN, table, tmp) for _ in range(args.repeats)]
             whole = [measure(PANDAS, table, tmp) for _ in range(args.repeats)]
             s_time, s_mem = statistics.median(t for t, _ in scans), statistics.median(m for _, m in scans)

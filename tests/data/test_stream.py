@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from polymodal.data.stream import StreamTable, convert, hash_split, scan
+from polymodal.data.stream import StreamTable, convert, generated, hash_split, scan
 from polymodal.errors import TableError
 
 
@@ -84,25 +84,12 @@ print(r.rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def _big(path: Path, rows: int) -> Path:
-    import pyarrow as pa
-
-    with pq.ParquetWriter(str(path), pa.schema([("id", pa.string()), ("note", pa.string()), ("size", pa.float64()),
-                                                ("label", pa.string())])) as writer:
-        for start in range(0, rows, 250_000):
-            i = np.arange(start, min(start + 250_000, rows))
-            writer.write_table(pa.table({"id": [f"r{j}" for j in i], "note": [f"note about item {j}" for j in i],
-                                         "size": (i % 97) / 7.0, "label": [f"k{j % 5}" for j in i]}),
-                               row_group_size=100_000)
-    return path
-
-
 @pytest.mark.slow
 def test_peak_memory_stays_flat_from_1m_to_4m_rows(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     peaks = {}
     for rows in (1_000_000, 4_000_000):
-        table = _big(tmp_path / f"t{rows}.parquet", rows)
+        table = generated(tmp_path / f"t{rows}.parquet", rows)
         done = subprocess.run([sys.executable, "-c", MEASURE, str(table), str(tmp_path / "skipped.csv")], env=env,
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]

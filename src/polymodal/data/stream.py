@@ -208,3 +208,19 @@ def _without_media(schema):
 
     media = ("image", "audio", "video")
     return replace(schema, columns=[replace(c, role="ignore") if c.role in media else c for c in schema.columns])
+
+
+def generated(path: str | Path, rows: int, *, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
+    """A Parquet table of `rows` generated rows (id, a short note, a number, a 5-class label), written in chunks so
+    that its size is not limited by memory: what the streaming test and benchmarks/bench_stream.py read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("id", pa.string()), ("note", pa.string()), ("size", pa.float64()), ("label", pa.string())])
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for start in range(0, rows, 500_000):
+            i = np.arange(start, min(start + 500_000, rows))
+            writer.write_table(pa.table({"id": [f"r{j}" for j in i], "note": [f"note about item {j}" for j in i],
+                                         "size": (i % 97) / 7.0, "label": [f"k{j % 5}" for j in i]}, schema=schema),
+                               row_group_size=row_group_rows)
+    return Path(path)

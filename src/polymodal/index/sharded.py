@@ -9,13 +9,13 @@ Layout of an index folder:
                                 vectors.npy (its exact float32 vectors), rows.arrow (its metadata), part.json
     index.faiss + lists.ivfdata the merged index (`merge`: FAISS's `merge_ondisk`, inverted lists on disk)
 
-Why re-rank: PQ codes (m bytes a vector here, about 43 B with ids and list overhead at m=32) keep 100M
-vectors in ~4 GiB, but their distances are coarse: PQ alone gave recall@10 0.52 on this machine kind. The top
-`rerank * k` PQ hits (1000 for a top 10 by default) are scored again with the exact vectors, read from the shards' memory-mapped
-`vectors.npy` (the page cache holds what is used; nothing is loaded whole), and the best `k` kept. Metadata are
-read the same way, by row id, from memory-mapped Arrow files: a search never builds a frame of the whole
-collection. Row ids are global and dense (shard i's rows start where shard i-1's stop), so a shard's vectors
-are found by position.
+Why re-rank: PQ codes (m bytes a vector here, about 40 B with ids and list overhead at m=32) keep 100M
+vectors in ~4 GiB, but their distances are coarse: at 10M vectors PQ alone found 0.32 of the true top 10
+(benchmarks/bench_index_pq.py). The top `rerank * k` PQ hits (1000 for a top 10 by default) are scored again
+with the exact vectors, read from the shards' memory-mapped `vectors.npy` (the page cache holds what is used;
+nothing is loaded whole), and the best `k` kept. Metadata are read the same way, by row id, from memory-mapped
+Arrow files: a search never builds a frame of the whole collection. Row ids are global and dense (shard i's
+rows start where shard i-1's stop), so a shard's vectors are found by position.
 """
 
 from __future__ import annotations
