@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..training import distributed as dist
 from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.data import take
 from ..training.layout import batch_layout, channels_last
@@ -58,10 +59,19 @@ def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20,
                      lr: float = 2e-4, seed: int = 0, checkpoint_dir: Path | None = None, resume: bool = False,
                      progress: bool = True, on_epoch: Callable[[int, dict], None] | None = None,
                      desc: str = "generator") -> GenResult:
-    """Train `model` in place for `epochs` epochs; returns the per-epoch mean losses."""
-    from ..training.distributed import refuse
+    """Train `model` in place for `epochs` epochs; returns the per-epoch mean losses.
 
-    refuse("training a generator")  # its models step their own optimisers (a GAN has two): not shared out yet
+    Under torchrun (training/distributed.py) each rank trains on its slice of every global batch and each of the
+    model's optimisers sums the ranks' gradients, weighted by their shares, before it steps (`SyncedOptimizer`).
+    Batch-norm statistics and the noise are per rank, so N ranks are not bit-equal to one process (as with DDP);
+    rank 0's buffers (batch-norm statistics, the EMA generator) are broadcast after every epoch, so every rank
+    holds the same model, and rank 0 writes the checkpoints."""
+    w = dist.world()
+    if w.active and min(batch_size, len(data)) < w.size:
+        from ..errors import PolymodalError
+
+        raise PolymodalError(f"{w.size} ranks need a batch of at least {w.size} rows (batch size {batch_size}, "
+                             f"{len(data)} rows)")
     channels_last(model)  # faster convolutions on CPU (training/layout.py); saved contiguous as before
     optimizers = model.optimizers(lr)
     result, start = GenResult(), 0
@@ -71,31 +81,43 @@ def train_generative(model: GenerativeModel, data: GenData, *, epochs: int = 20,
             pointer = restored[0]
             start = pointer["epoch"] + 1
             result = GenResult(pointer["history"], pointer["steps"], pointer["seconds"], pointer["epoch"])
+    dist.broadcast_module(model, w)  # every rank starts from rank 0's weights
+    stepped = {k: dist.SyncedOptimizer(o, w) for k, o in optimizers.items()} if w.active else optimizers
     per_epoch = len(_batches(len(data), batch_size, seed, 0))
     began = time.time() - result.seconds
     bar = tqdm(total=epochs * per_epoch, initial=start * per_epoch, desc=desc, leave=False, dynamic_ncols=True,
-               disable=not progress or not sys.stderr.isatty())
+               disable=not progress or not w.main or not sys.stderr.isatty())
     for epoch in range(start, epochs):
-        torch.manual_seed(seed * 7919 + epoch)  # the noise of this epoch: a function of (seed, epoch)
+        torch.manual_seed(seed * 7919 + epoch + 1_000_003 * w.rank)  # this epoch's noise: (seed, epoch, rank)
         model.train()
         sums: dict[str, float] = {}
         for idx in _batches(len(data), batch_size, seed, epoch):
-            losses = model.train_step(data.batch(idx), optimizers, result.steps)
+            local = dist.local_rows(idx, w)  # under torchrun: this rank's slice of the global batch
+            for o in stepped.values():
+                if w.active:
+                    o.share = len(local) / len(idx)
+            losses = model.train_step(data.batch(local), stepped, result.steps)
             result.steps += 1
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k in ("loss", "d_loss", "g_loss", "kl")})
         model.end_epoch(data.cond)
+        dist.broadcast_module(model, w)  # rank 0's batch-norm statistics and EMA weights on every rank
+        if w.active:  # the epoch's losses: the mean of the ranks' means
+            keys = sorted(sums)
+            total = dist.sum_across(torch.tensor([sums[k] for k in keys], dtype=torch.float64))
+            sums = {k: float(v) / w.size for k, v in zip(keys, total, strict=True)}
         result.seconds = time.time() - began
         result.history.append({"epoch": epoch, **{k: v / max(1, per_epoch) for k, v in sums.items()},
                                "seconds": round(result.seconds, 2)})
         if on_epoch is not None:
             on_epoch(epoch, result.history[-1])
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and w.main:
             save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizers=optimizers,
                             extra={"history": result.history, "steps": result.steps, "seconds": result.seconds})
     bar.close()
+    dist.check_in_step(model, w)
     if not all(math.isfinite(v) for row in result.history[-1:] for v in row.values()):
         from ..errors import PolymodalError
 

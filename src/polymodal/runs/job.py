@@ -135,7 +135,8 @@ class Job:
 
             shutil.rmtree(scratch, ignore_errors=True)
         elif run is not None:
-            self.save(run)
+            with distributed.alone():  # rank 0 alone under torchrun: its report must not wait for the others
+                self.save(run)
             directory.finish(run)
 
     # ------------------------------------------------------------ save/load

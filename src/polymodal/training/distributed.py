@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -60,10 +61,24 @@ def _env_int(name: str, default: int) -> int:
         raise PolymodalError(f"environment variable {name}={value!r} is not an integer (torchrun sets it)") from None
 
 
+_ALONE = [0]  # > 0 inside `alone()`
+
+
+@contextmanager
+def alone():
+    """Work that one rank does by itself (rank 0 saving the run and writing its report): inside, `world()` is a
+    single process, so nothing in it waits for ranks that are not there (a feature extraction's barrier)."""
+    _ALONE[0] += 1
+    try:
+        yield
+    finally:
+        _ALONE[0] -= 1
+
+
 def world() -> World:
     """This process's place, from torchrun's RANK and WORLD_SIZE; the process group is started on first use."""
     size = _env_int("WORLD_SIZE", 1)
-    if size <= 1:
+    if size <= 1 or _ALONE[0]:
         return World()
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -168,6 +183,14 @@ def check_same(what: str, value, w: World) -> None:
             "same arguments and the same feature cache")
 
 
+def check_in_step(module: torch.nn.Module, w: World) -> None:
+    """After training: refuse, on every rank, weights that differ between ranks (they would mean a step that was
+    not shared); a checksum of every parameter, compared exactly, since the ranks run the same operations."""
+    if w.active:
+        total = sum(float(p.detach().double().sum()) for p in module.parameters())
+        check_same("the trained weights (a checksum of every parameter)", repr(total), w)
+
+
 def barrier(w: World) -> None:
     if w.active:
         dist.barrier()
@@ -218,8 +241,21 @@ def gather_outputs(out, sizes: list[int], w: World):
     return gather(out, sizes, w, grad=False)
 
 
-def refuse(job: str) -> None:
-    """For trainers that do not share their steps yet: a clear error under torchrun instead of N copies."""
-    w = world()
-    if w.active:
-        raise PolymodalError(f"{job} trains in one process only; run it without torchrun (WORLD_SIZE={w.size})")
+class SyncedOptimizer:
+    """An optimiser whose `step` first sums its parameters' gradients across ranks, each rank's scaled by its
+    share of the batch: for trainers whose models step their own optimisers (the generators' `train_step`, a
+    GAN's two). Everything else is the wrapped optimiser's (state_dict for checkpoints, param_groups, ...)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, w: World):
+        self._optimizer, self._world, self.share = optimizer, w, 1.0
+
+    def step(self, closure=None):
+        params = [p for group in self._optimizer.param_groups for p in group["params"]]
+        for p in params:
+            if p.grad is not None:
+                p.grad.mul_(self.share)
+        sync_gradients(params, self._world)
+        return self._optimizer.step(closure)
+
+    def __getattr__(self, name):
+        return getattr(self._optimizer, name)

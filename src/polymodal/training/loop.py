@@ -317,6 +317,7 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
                             extra={"history": result.history, "best_epoch": result.best_epoch,
                                    "best_score": result.best_score, "stale": stale, "seconds": result.seconds})
     bar.close()
+    dist.check_in_step(model, w)
     if best_state is None:
         best_state = model.state_dict()
     return result, best_state
