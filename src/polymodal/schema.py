@@ -219,7 +219,7 @@ def _detect_string(lname: str, strings: pd.Series, base_dir: Path, sample: int) 
             if role == "image" and _looks_like_video(head, base_dir):
                 return "video", f"{share:.0%} end in .gif with several frames; {exist}"
             return role, f"{share:.0%} of values end in {', '.join(sorted(set(suffixes) & exts))}; {exist}"
-    if lname in ("id", "uid", "key") or (lname.endswith("_id") and strings.is_unique):
+    if lname in ("id", "uid", "key", "__key__") or (lname.endswith("_id") and strings.is_unique):
         return "id", "named like an id"
     words = head.map(lambda s: len(s.split())).mean()
     unique = strings.nunique()

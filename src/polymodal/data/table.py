@@ -1,6 +1,7 @@
-"""Reading a user's table: CSV, TSV, Parquet, JSONL, Arrow/Feather, a pandas DataFrame, or a Hugging Face
-`datasets` Dataset, DatasetDict or `save_to_disk` folder (splits become the `split` column). Media given as
-bytes (datasets' Image and Audio columns) are stored as files and their cells become paths (data/blobs.py)."""
+"""Reading a user's table: CSV, TSV, Parquet, JSONL, Arrow/Feather, a pandas DataFrame, a Hugging Face
+`datasets` Dataset, DatasetDict or `save_to_disk` folder (splits become the `split` column), or webdataset tar
+shards (data/webdataset.py). Media given as bytes (datasets' Image and Audio columns, tar members) are stored as
+files and their cells become paths (data/blobs.py)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,11 @@ def read_table(source: str | Path | pd.DataFrame | Table, base_dir: str | Path |
     hf = None if isinstance(source, str | Path) else _hf_object(source)
     if hf is not None:
         return Table(spill(hf), Path(base_dir or Path.cwd()).resolve(), f"<{type(source).__name__}>")
+    from .webdataset import expand, is_webdataset, read_webdataset
+
+    if is_webdataset(source):  # tar shards, a path or a brace pattern: train-{0000..0015}.tar
+        df = read_webdataset(source)
+        return Table(spill(df), Path(base_dir or expand(str(source))[0].parent).resolve(), str(source))
     path = Path(source).expanduser()
     if path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists()):
         try:
