@@ -125,11 +125,11 @@ def _write_part(path: Path, rows: range, present: np.ndarray, features: np.ndarr
 
 
 def read_part(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, present, features [n, D]) of one part file, memory-mapped."""
+    """(rows, present, features [n, D]) of one part file; the features are a read-only view of the memory-mapped
+    file (pages are read when rows are used), which stays mapped while the array lives."""
     import pyarrow as pa
 
-    with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
     feats = table.column("features").combine_chunks()
     dim = feats.type.list_size
     return (table.column("row").to_numpy(), table.column("present").to_numpy(zero_copy_only=False),

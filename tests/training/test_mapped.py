@@ -1,0 +1,73 @@
+"""`MappedData` (training/mapped.py): the training loop on features memory-mapped from a sharded extraction's
+Arrow parts gives the same model as on the same features in memory, and takes, subsets and views alike."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from polymodal.encoders.cache import FeatureCache
+from polymodal.encoders.sharded import Shard, extract_shard, read_features
+from polymodal.errors import PolymodalError
+from polymodal.fusion import build_fusion
+from polymodal.predict.model import MultimodalModel
+from polymodal.tasks.classification import Classification
+from polymodal.training.data import ArrayData
+from polymodal.training.loop import train
+from polymodal.training.mapped import MappedData
+
+
+@pytest.fixture(scope="module")
+def extraction(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mapped")
+    words = ["red", "green", "blue", "round", "square", "tiny"]
+    rows = [{"text": f"a {words[i % 3]} {words[3 + (i // 3) % 3]} thing number {i}",
+             "note": "" if i % 7 == 0 else f"seen on day {i % 5}", "y": f"k{i % 3}"} for i in range(90)]
+    pd.DataFrame(rows).to_csv(folder / "t.csv", index=False)
+    cache = FeatureCache(folder / "cache")
+    for k in range(3):
+        extract_shard(folder / "t.csv", columns=["text", "note"], shard=Shard(k, 3), out=folder / "feats",
+                      cache=cache, progress=False)
+    task = Classification("y")
+    task.fit(pd.Series([r["y"] for r in rows]))
+    return folder / "feats", task, task.encode(pd.Series([r["y"] for r in rows]))
+
+
+def _model() -> MultimodalModel:
+    torch.manual_seed(0)
+    dims = {"note": 384, "text": 384}
+    return MultimodalModel({}, dims, build_fusion("concat", in_dims=dims, out_dim=16, hidden=16, dropout=0.0), 3,
+                           head_dropout=0.0)
+
+
+def test_training_on_mapped_features_equals_training_in_memory(extraction):
+    feats, task, targets = extraction
+    mapped = MappedData.from_extraction(feats, ["note", "text"], targets)
+    memory = {c: read_features(feats, c) for c in ("note", "text")}
+    arrays = ArrayData({c: torch.from_numpy(f.copy()) for c, (f, _) in memory.items()},
+                       {c: torch.from_numpy(p.astype(bool)) for c, (_, p) in memory.items()}, targets)
+    assert not bool(mapped.masks["note"][0]) and bool(mapped.masks["text"].all())  # an empty note is absent
+    results = []
+    for data in (mapped, arrays):
+        model = _model()
+        train(model, task, data.subset(torch.arange(60)), data.subset(torch.arange(60, 90)), epochs=3,
+              batch_size=16, progress=False, seed=1)
+        results.append(model.state_dict())
+    assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])  # the same numbers, read another way
+
+
+def test_take_subset_only_and_drop_are_views(extraction):
+    feats, _, targets = extraction
+    mapped = MappedData.from_extraction(feats, ["note", "text"], targets)
+    text, _ = read_features(feats, "text")
+    idx = torch.tensor([89, 0, 31, 30, 59])  # across the three parts, out of order
+    inputs, masks, t = mapped.take(idx)
+    assert torch.equal(inputs["text"], torch.from_numpy(text[idx.numpy()])) and torch.equal(t, targets[idx])
+    assert torch.equal(masks["note"], mapped.masks["note"][idx])
+    sub = mapped.subset(torch.tensor([10, 20, 30]))
+    assert len(sub) == 3 and torch.equal(sub.take(torch.tensor([2]))[0]["text"], torch.from_numpy(text[[30]]))
+    assert list(mapped.only(["text"]).take(idx)[0]) == ["text"]
+    assert not mapped.drop("text").masks["text"].any() and mapped.masks["text"].all()
+    with pytest.raises(PolymodalError, match="no features of column 'nope'"):
+        MappedData.from_extraction(feats, ["nope"], targets)
