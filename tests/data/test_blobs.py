@@ -120,3 +120,12 @@ def test_cells_become_paths_or_empty():
     out = blobs.spill(df)
     assert out["text"].tolist() == ["a", "b"] and pd.isna(out["photo"].iloc[1])
     assert out["photo"].iloc[0] == blobs.spill(df)["photo"].iloc[0]  # the same bytes, the same file
+
+
+def test_bytes_that_are_not_media_stay_as_they_are():
+    digests = pd.DataFrame({"digest": [bytes(range(i, i + 20)) for i in range(5)],
+                            "meta": [{"bytes": 1024, "path": "x"}] * 5})  # a size, not media bytes
+    out = blobs.spill(digests)
+    assert out["digest"].tolist() == digests["digest"].tolist() and out["meta"].tolist() == digests["meta"].tolist()
+    stereo = blobs.to_path({"array": np.zeros((2, 800)), "sampling_rate": 8000})  # (channels, samples)
+    assert sf.info(stereo).channels == 2 and sf.info(stereo).frames == 800

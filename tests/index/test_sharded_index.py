@@ -86,7 +86,10 @@ def test_a_wrong_build_is_refused(tmp_path, data):
     with pytest.raises(PolymodalError, match="not merged yet"):
         sharded.ShardedIndex.load(tmp_path / "b")
     with pytest.raises(PolymodalError, match="holds 32-d vectors"):
-        sharded.add_shard(tmp_path / "b", vectors[:, :16], pd.DataFrame({"n": range(len(vectors))}), start=0)
+        sharded.add_shard(tmp_path / "b", vectors[:, :16], pd.DataFrame({"n": range(len(vectors))}), start=0,
+                          count=2)
+    with pytest.raises(PolymodalError, match=r"trained for 2 shard\(s\); this is shard 0 of 3"):
+        sharded.add_shard(tmp_path / "b", vectors[:10], pd.DataFrame({"n": range(10)}), start=0, count=3)
 
 
 @pytest.mark.slow

@@ -71,3 +71,16 @@ def test_take_subset_only_and_drop_are_views(extraction):
     assert not mapped.drop("text").masks["text"].any() and mapped.masks["text"].all()
     with pytest.raises(PolymodalError, match="no features of column 'nope'"):
         MappedData.from_extraction(feats, ["nope"], targets)
+
+
+def test_empty_shards_keep_their_place(tmp_path):
+    """3 rows in 5 shards: two parts are empty, and every row is still read from its own part."""
+    pd.DataFrame({"text": ["one small thing", "two big things", "three odd things"]}).to_csv(tmp_path / "t.csv",
+                                                                                               index=False)
+    cache = FeatureCache(tmp_path / "cache")
+    for k in range(5):
+        extract_shard(tmp_path / "t.csv", columns=["text"], shard=Shard(k, 5), out=tmp_path / "f", cache=cache,
+                      progress=False)
+    mapped = MappedData.from_extraction(tmp_path / "f", ["text"])
+    text, _ = read_features(tmp_path / "f", "text")
+    assert torch.equal(mapped.take(torch.arange(3))[0]["text"], torch.from_numpy(text))

@@ -66,8 +66,14 @@ def build_shard(aligner, data, column: str, out: str | Path, *, shard: Shard | N
                 nbits: int = 8) -> Path:
     """Embed shard `shard` of `data`'s rows with `aligner` into the IVF-PQ index folder `out` (training it first
     when nobody has). Returns the shard's folder."""
-    shard = shard or Shard()
-    out = Path(out)
+    from ..training.distributed import alone
+
+    with alone():  # shards are independent processes: no collective (a feature barrier) may wait for the others
+        return _build_shard(aligner, data, column, Path(out), shard or Shard(), train_sample, nlist, m, nbits)
+
+
+def _build_shard(aligner, data, column: str, out: Path, shard: Shard, train_sample: int, nlist: int | None,
+                 m: int | None, nbits: int) -> Path:
     table = read_table(data)
     run = str(Path(getattr(aligner, "run_dir_", "")).resolve()) if hasattr(aligner, "run_dir_") else ""
     _train_once(aligner, table, column, out, shard, train_sample, nlist, m, nbits, run)

@@ -43,25 +43,40 @@ def extension(data: bytes) -> str:
     return ".bin"
 
 
+def _bytes_like(value: Any) -> bool:
+    return isinstance(value, bytes | bytearray | memoryview)
+
+
 def is_blob(value: Any) -> bool:
-    """Bytes, or a struct holding media (`bytes`, or a decoded `array` with its `sampling_rate`)."""
-    if isinstance(value, bytes | bytearray | memoryview):
+    """Media bytes (a known signature: other bytes, digests or pickles, stay as they are), or a struct holding
+    media (`bytes` and/or `path`, or a decoded `array` with its `sampling_rate`)."""
+    if _bytes_like(value):
+        return extension(bytes(value[:16])) != ".bin"
+    if not isinstance(value, dict):
+        return False
+    if "array" in value and "sampling_rate" in value:
         return True
-    return isinstance(value, dict) and ("bytes" in value or ("array" in value and "sampling_rate" in value))
+    struct = "bytes" in value and set(value) <= {"bytes", "path"}
+    return struct and (value["bytes"] is None or _bytes_like(value["bytes"]))
 
 
 def _wav(array: Any, rate: int) -> bytes:
     import soundfile as sf
 
     out = io.BytesIO()
-    sf.write(out, np.asarray(array, dtype=np.float32), int(rate), format="WAV", subtype="FLOAT")
+    wave = np.asarray(array, dtype=np.float32)
+    if wave.ndim == 2 and wave.shape[0] < wave.shape[1]:  # (channels, samples), as decoders give it
+        wave = wave.T
+    sf.write(out, wave, int(rate), format="WAV", subtype="FLOAT")
     return out.getvalue()
 
 
-def store(data: bytes) -> Path:
-    """The blob's path in the store, written if it is not there yet."""
+def store(data: bytes, fallback: str = ".bin") -> Path:
+    """The blob's path in the store, written if it is not there yet; `fallback`: the extension when the content's
+    signature is not one `extension` knows (a tar member's own, say `.mp4`)."""
     digest = hashlib.sha1(data).hexdigest()
-    path = blob_root() / digest[:2] / f"{digest}{extension(data)}"
+    ext = extension(data)
+    path = blob_root() / digest[:2] / f"{digest}{ext if ext != '.bin' else fallback}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".blob-", suffix=".tmp")

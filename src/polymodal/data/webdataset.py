@@ -71,7 +71,9 @@ def _value(ext: str, data: bytes, where: str) -> dict[str, Any]:
         if last.startswith("cls") and re.fullmatch(r"-?\d+", text):
             return {ext: int(text)}
         return {ext: text}
-    return {ext: data}
+    from .blobs import store
+
+    return {ext: str(store(data, f".{last}"))}  # media: stored now, under the member's extension if unknown
 
 
 def read_webdataset(source: str | Path) -> pd.DataFrame:

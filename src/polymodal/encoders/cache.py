@@ -48,7 +48,7 @@ from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..paths import home
 from ..runs.files import storage_error
-from ..training.distributed import World, barrier, world
+from ..training.distributed import World, barrier, check_same, world
 from .base import Encoder
 from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weights_digest
 
@@ -169,6 +169,11 @@ class ShardStore:
                 out[i] = fresh[k]
         for attempt in range(2):  # a second pass if a concurrent compaction moved rows meanwhile
             index, by_shard = self.index(), {}
+            absent = [keys[i] for i in need if keys[i] not in index]
+            if absent:
+                raise PolymodalError(f"{self.folder}: {len(absent)} input(s) were to be computed but are not in the "
+                                     f"cache (first key {absent[0]}); another process may have cleared it meanwhile. "
+                                     "Run again: what is there is kept")
             for i in need:
                 shard, row = index[keys[i]]
                 by_shard.setdefault(shard, []).append((i, row))
@@ -340,10 +345,12 @@ class FeatureCache:
                                           Path(base_dir or Path.cwd()), workers)
         digest = weights_digest(encoder)
         store = self.store(encoder, digest if view is None else f"{digest}|view:{view[0]}")
+        w = world() if share_ranks else World()
+        barrier(w)  # under torchrun: every rank reads the index after the same point, so all see the same gaps
         known = store.index()
         todo = {k: x for k, x in zip(keys, inputs, strict=True) if k not in known}  # dict: duplicates once
-        w = world() if share_ranks else World()
-        if w.active:  # under torchrun every rank extracts the same table: each computes a share of what is missing
+        if w.active:  # every rank extracts the same table: each computes a share of what is missing
+            check_same(f"{encoder.name}: the inputs missing from the feature cache", len(todo), w)
             todo = own_share(todo, w.rank, w.size)
         self.last = ExtractStats(rows=len(values), absent=int((~present).sum()), computed=len(todo),
                                  cached=len(set(keys)) - len(todo))

@@ -67,11 +67,12 @@ def train(folder: str | Path, sample: np.ndarray, *, metric: str = "ip", nlist: 
     started = time.perf_counter()
     with backend.threads():
         index.train(sample)
-    atomic_write(folder / "trained.faiss", lambda tmp: faiss.write_index(index, str(tmp)))
+    # the header first: a shard that sees trained.faiss (its signal to go on) must find the header too
     write_json(folder / HEADER, {"kind": KIND, "dim": dim, "metric": metric, "nlist": nlist, "m": m, "nbits": nbits,
                                  "shards": shards, "count": None, "merged": False, "meta": meta or {},
                                  "train_sample": n, "train_seconds": round(time.perf_counter() - started, 2),
                                  "faiss_version": faiss.__version__})
+    atomic_write(folder / "trained.faiss", lambda tmp: faiss.write_index(index, str(tmp)))
     return folder
 
 
@@ -85,6 +86,8 @@ def add_shard(folder: str | Path, vectors: np.ndarray, rows: pd.DataFrame, *, st
     `present` False where a row has no vector (kept in place, never found), `rows` their metadata."""
     folder = Path(folder)
     header = _header(folder)
+    if count != header["shards"]:
+        raise PolymodalError(f"{folder}: was trained for {header['shards']} shard(s); this is shard {index} of {count}")
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] != header["dim"]:
         raise PolymodalError(f"vectors of shape {vectors.shape}; this index holds {header['dim']}-d vectors")
@@ -128,13 +131,18 @@ def merge(folder: str | Path) -> dict:
     header = _header(folder)
     parts = _parts(folder, header)
     trained = faiss.read_index(str(folder / "trained.faiss"))
-    (folder / "lists.ivfdata").unlink(missing_ok=True)
     started = time.perf_counter()
-    merge_ondisk(trained, [str(p / "index.faiss") for p, _ in parts], str(folder / "lists.ivfdata"))
+    # A new list file each merge, then index.faiss (which names it) replaced atomically: a search during a merge
+    # reads the old pair whole, and a merge cut short leaves the old index as it was.
+    lists = f"lists-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.ivfdata"
+    merge_ondisk(trained, [str(p / "index.faiss") for p, _ in parts], str(folder / lists))
     atomic_write(folder / "index.faiss", lambda tmp: faiss.write_index(trained, str(tmp)))
-    header.update(count=parts[-1][1]["stop"], vectors=int(trained.ntotal), merged=True,
+    header.update(count=parts[-1][1]["stop"], vectors=int(trained.ntotal), merged=True, lists=lists,
                   merge_seconds=round(time.perf_counter() - started, 2))
     write_json(folder / HEADER, header)
+    for old in folder.glob("lists*.ivfdata"):
+        if old.name != lists:
+            old.unlink(missing_ok=True)
     return header
 
 
@@ -308,7 +316,7 @@ class ShardedIndex:
 
     def bytes_per_vector(self) -> float:
         """The merged index's size on disk (codes, ids, lists) per vector: what search needs, re-ranking aside."""
-        size = sum(os.path.getsize(self.folder / f) for f in ("index.faiss", "lists.ivfdata"))
+        size = sum(os.path.getsize(self.folder / f) for f in ("index.faiss", self.header.get("lists", "lists.ivfdata")))
         return size / max(int(self.header.get("vectors") or len(self)), 1)
 
 

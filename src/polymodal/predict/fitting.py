@@ -76,7 +76,10 @@ def fit_candidate(cand: Candidate, task: Task, data: dict[str, ArrayData], *, wo
     """Train one candidate (or reload it when it already finished in `workdir`)."""
     cand.model = model
     done = workdir / "candidates" / f"{_slug(cand.name)}.json" if workdir else None
-    if resume and done is not None and done.exists():
+    from ..training.distributed import decide, world
+
+    # rank 0's folder decides under torchrun (the other ranks' copies may lag or be empty on another machine)
+    if resume and done is not None and decide(done.exists(), world()):
         saved = read_json(done)
         model.load_state_dict(load_tensors(done.with_suffix(".safetensors")))
         cand.history, cand.seconds, cand.best_epoch = saved["history"], saved["seconds"], saved["best_epoch"]

@@ -80,8 +80,9 @@ class Job:
                 resume = self._check_resumable(run, resume)
                 directory.prepare_out(run, resume=resume, overwrite=overwrite)
                 write_json(run / FIT_ARGS_FILE, self.fit_params())
-            except PolymodalError as exc:
-                distributed.decide({"error": str(exc)}, w)  # the other ranks stop with it instead of waiting
+            except BaseException as exc:  # any failure: the other ranks stop with it instead of waiting
+                distributed.decide({"error": str(exc) if isinstance(exc, PolymodalError)
+                                    else f"rank 0 failed: {type(exc).__name__}: {exc}"}, w)
                 raise
             distributed.decide({"resume": resume}, w)
         elif run is not None:  # under torchrun, ranks other than 0 write into a scratch copy (see _scratch)

@@ -84,7 +84,12 @@ def world() -> World:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(_env_int("LOCAL_RANK", 0))
-        dist.init_process_group(backend=backend)
+        # A generous timeout: ranks may reach a collective far apart (one extracts a larger share of features, rank 0
+        # writes a checkpoint); POLYMODAL_DIST_TIMEOUT (seconds) changes it.
+        from datetime import timedelta
+
+        seconds = _env_int("POLYMODAL_DIST_TIMEOUT", 7200)
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=seconds))
     return World(dist.get_rank(), dist.get_world_size())
 
 
@@ -113,11 +118,10 @@ def sync_gradients(params: list[torch.nn.Parameter], w: World) -> float:
     if not w.active:
         return 0.0
     started = time.perf_counter()
-    used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32)
-    flat = torch.cat([used] + [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
+    where = collective_device()
+    used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=where)
+    flat = torch.cat([used] + [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float().to(where)
                                for p in params])
-    if flat.device.type != _device_type():
-        flat = flat.to(_device_type())
     dist.all_reduce(flat)
     used, offset = flat[:len(params)], len(params)
     for i, p in enumerate(params):
@@ -161,6 +165,17 @@ def broadcast_module(module: torch.nn.Module, w: World) -> None:
         tensor.data.copy_(data.to(tensor.device))
 
 
+def broadcast_buffers(module: torch.nn.Module, w: World) -> None:
+    """Rank 0's buffers (batch-norm running statistics) on every rank: each rank's came from its own slices."""
+    if not w.active:
+        return
+    for tensor in module.buffers():
+        if tensor.is_floating_point():
+            data = tensor.data.to(_device_type())
+            dist.broadcast(data, src=0)
+            tensor.data.copy_(data.to(tensor.device))
+
+
 def decide(value, w: World):
     """Rank 0's `value` (a bool, a number, any JSON-like object) on every rank."""
     if not w.active:
@@ -202,8 +217,9 @@ def gather(x: torch.Tensor, sizes: list[int], w: World, *, grad: bool = True) ->
     if not w.active:
         return x
     top = max(sizes)
-    dtype = x.dtype
+    dtype, home = x.dtype, x.device
     wide = x if dtype != torch.bool else x.to(torch.uint8)  # gloo gathers no bools
+    wide = wide.to(collective_device())  # nccl gathers CUDA tensors only (validation outputs are on the CPU)
     if len(wide) < top:
         wide = torch.cat([wide, wide.new_zeros((top - len(wide), *wide.shape[1:]))])
     if grad and wide.requires_grad:
@@ -214,7 +230,7 @@ def gather(x: torch.Tensor, sizes: list[int], w: World, *, grad: bool = True) ->
         full = wide.new_empty((top * w.size, *wide.shape[1:]))
         dist.all_gather_single(full, wide.contiguous())
     parts = [full[r * top:r * top + n] for r, n in enumerate(sizes)]
-    out = torch.cat(parts)
+    out = torch.cat(parts).to(home)
     return out.to(torch.bool) if dtype == torch.bool else out
 
 

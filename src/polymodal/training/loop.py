@@ -116,12 +116,13 @@ def epoch_seconds(model: torch.nn.Module, task: Task, train_data: ArrayData, val
         if i:
             timed += time.perf_counter() - started
         probe.zero_grad(set_to_none=True)
-    seconds = timed / steps * steps_per_epoch(n, batch_size)
+    w = dist.world()
+    seconds = timed / steps * steps_per_epoch(n, batch_size, w.size) / w.size  # under torchrun a rank runs 1/N
     if val_data is not None and len(val_data):
         started = time.perf_counter()
         predict_logits(probe, val_data.subset(torch.arange(min(len(val_data), 512))))
         seconds += (time.perf_counter() - started) * math.ceil(len(val_data) / 512)
-    return dist.decide(seconds, dist.world())  # plans follow rank 0's clock, so every rank plans alike
+    return dist.decide(seconds, w)  # plans follow rank 0's clock, so every rank plans alike
 
 
 def steps_per_epoch(n: int, batch_size: int, world: int = 1) -> int:
@@ -252,9 +253,9 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
     the last one's duration says would end after it (a time budget, predict/budget.py); the first always
     runs. `adversarial` ("fgsm" | "pgd", epsilon): each batch's loss averages the clean batch's and an attacked
     copy's (training/adversarial.py)."""
+    w = dist.world()  # under torchrun: this rank (training/distributed.py); first, as it picks this rank's GPU
     device = pick_device()
     model.to(device)
-    w = dist.world()  # under torchrun: this rank (training/distributed.py); else one process, unchanged
     _check_world(train_data, val_data, epochs, batch_size, w)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _adamw(params, lr=lr, weight_decay=weight_decay)
@@ -269,6 +270,8 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
             start_epoch, stale = pointer["epoch"] + 1, pointer["stale"]
             result = TrainResult(pointer["history"], pointer["best_epoch"], pointer["best_score"],
                                  pointer["seconds"], pointer["epoch"])
+    if w.active:  # every rank resumes from the same checkpoint, or none does (their folders may differ)
+        dist.check_same("the epoch to resume from", (start_epoch, stale), w)
     dist.broadcast_module(model, w)  # every rank starts from rank 0's weights
     weights = task.sample_weights(train_data.targets) if train_data.targets is not None else None
     started = time.time() - result.seconds
@@ -292,6 +295,7 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         loss = _epoch(model, task, train_data, optimizer, scheduler, batch_size=batch_size, clip=clip,
                       order=order, device=device, bar=None if bar.disable else bar, shown=shown, augment=augment,
                       adversarial=adversarial)
+        dist.broadcast_buffers(model, w)  # batch-norm statistics: rank 0's, so every rank validates alike
         row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
         score = -loss
         if val_data is not None and len(val_data):

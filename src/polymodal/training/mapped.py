@@ -44,7 +44,7 @@ class MappedData:
     @classmethod
     def from_extraction(cls, folder: str | Path, columns: list[str], targets: Targets = None) -> MappedData:
         """The columns of a finished `features extract --out DIR`, every shard done (`targets`: one per row)."""
-        from ..encoders.sharded import features_status, read_part
+        from ..encoders.sharded import Shard, features_status, read_part
 
         folder = Path(folder)
         status = features_status(folder)
@@ -58,12 +58,15 @@ class MappedData:
                 raise PolymodalError(f"{folder}: no features of column {column!r}; columns: "
                                      + ", ".join(status["columns"]))
             read = [read_part(p) for p in paths]
-            mapped[column] = _Column([feats for _, _, feats in read], np.array([int(rows[0]) if len(rows) else 0
-                                                                                for rows, _, _ in read]))
+            shards = [Shard(*map(int, p.stem.removeprefix("part-").split("-of-"))) for p in paths]
+            starts = np.array([s.rows(status["rows"]).start for s in shards])  # an empty part has a start too
+            mapped[column] = _Column([feats for _, _, feats in read], starts)
             masks[column] = torch.from_numpy(np.concatenate([present for _, present, _ in read]).astype(bool))
         n = status["rows"]
-        if targets is not None and len(next(iter(targets.values())) if isinstance(targets, dict) else targets) != n:
-            raise PolymodalError(f"{folder}: {n} rows of features but targets for a different number of rows")
+        given = len(next(iter(targets.values())) if isinstance(targets, dict) else targets) if targets is not None \
+            else n
+        if given != n:
+            raise PolymodalError(f"{folder}: {n} rows of features but targets for {given} rows")
         return cls(mapped, masks, targets, np.arange(n))
 
     def __len__(self) -> int:
