@@ -97,7 +97,8 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.out / "final.safetensors")
         (args.out / "loss.txt").write_text(repr([r["train_loss"] for r in result.history]))
-    if w.active:
+    if w.active:  # every rank done with every collective before the connections close (gloo aborted otherwise)
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 

@@ -86,10 +86,15 @@ def _quiet_other_ranks() -> str:
     return f"rank {os.environ['RANK']}: "
 
 
-def _end_process_group() -> None:
+def _end_process_group(finished: bool) -> None:
+    """Under torchrun: after a command that finished, wait for every rank before closing the connections (one rank
+    closing while another still talks aborted it once, in gloo's C++: "terminate called without an active
+    exception"); after a failure, close at once (torchrun stops the other ranks)."""
     import torch.distributed
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if finished:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
@@ -99,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     rank = _quiet_other_ranks()
     shown = warnings.showwarning
     warnings.showwarning = plain_warning
+    code = None
     try:
-        return args.func(args)
+        code = args.func(args)
+        return code
     except PolymodalError as exc:
         print(f"{rank}error: {exc}", file=sys.stderr)  # plain: paths must not be wrapped or styled
         return 2
@@ -117,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.showwarning = shown
-        _end_process_group()
+        _end_process_group(code == 0)
