@@ -54,7 +54,10 @@ def test_training_on_mapped_features_equals_training_in_memory(extraction):
         train(model, task, data.subset(torch.arange(60)), data.subset(torch.arange(60, 90)), epochs=3,
               batch_size=16, progress=False, seed=1)
         results.append(model.state_dict())
-    assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])  # the same numbers, read another way
+    # The same numbers, read another way. Not compared bit for bit: the batches live in other buffers, and another
+    # alignment may take another SIMD path in the matrix products; 1e-5 is far below any real difference.
+    for k in results[0]:
+        torch.testing.assert_close(results[0][k], results[1][k], rtol=0, atol=1e-5)
 
 
 def test_take_subset_only_and_drop_are_views(extraction):
