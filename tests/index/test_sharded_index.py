@@ -127,3 +127,41 @@ def test_the_command_line_builds_shards_concurrently_then_merges_and_searches(tm
     assert "huge" in out and "square" in out
     index = sharded.ShardedIndex.load(tmp_path / "idx")
     assert index.header["train_sample"] == 720 and index.meta["column"] == "other"
+
+
+def test_rows_without_a_vector_are_never_found(tmp_path, data):
+    vectors, queries = data
+    sharded.train(tmp_path / "idx", vectors, nlist=32, m=8)
+    present = np.ones(len(vectors), bool)
+    present[::2] = False  # half the rows have no vector: stored as zeros, never added
+    rows = pd.DataFrame({"n": range(len(vectors))})
+    sharded.add_shard(tmp_path / "idx", np.where(present[:, None], vectors, 0), rows, start=0, present=present)
+    sharded.merge(tmp_path / "idx")
+    index = sharded.ShardedIndex.load(tmp_path / "idx")
+    _, found = index.search_arrays(queries, 10)
+    assert present[found[found >= 0]].all()
+    assert present[index.exact_search(queries, 10)].all()  # nor in the exact truth recall is measured against
+
+
+def test_a_dead_trainers_lock_is_taken_over(tmp_path):
+    import json
+    import socket
+
+    from polymodal.alignment.sharded_search import _stale
+
+    lock = tmp_path / ".training.lock"
+    dead = subprocess_pid_that_ended()
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": dead}))
+    assert _stale(lock)
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": __import__("os").getpid()}))
+    assert not _stale(lock)  # alive
+    lock.write_text(json.dumps({"host": "another-machine", "pid": dead}))
+    assert not _stale(lock)  # cannot be checked from here: keep waiting
+
+
+def subprocess_pid_that_ended() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)

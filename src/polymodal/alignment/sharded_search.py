@@ -8,7 +8,9 @@ the same codebooks (shards trained apart could not be merged). Each shard then e
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +24,23 @@ from ..index import sharded
 from .search import index_rows
 
 WAIT_SECONDS = 6 * 3600.0  # how long a shard waits for another to train the quantizer
+
+
+def _stale(lock: Path) -> bool:
+    """Whether `lock` names a process on this machine that is gone (another machine's cannot be checked)."""
+    try:
+        owner = json.loads(lock.read_text() or "{}")
+    except (OSError, ValueError):
+        return False  # gone meanwhile, or being written
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _default_m(dim: int) -> int:
@@ -39,6 +58,9 @@ def _train_once(aligner, table, column: str, out: Path, shard: Shard, train_samp
     except FileExistsError:  # another shard trains: wait for its result
         deadline = time.monotonic() + WAIT_SECONDS
         while not (out / "trained.faiss").exists():
+            if _stale(lock):  # its trainer died on this machine (killed, out of memory): take over
+                lock.unlink(missing_ok=True)
+                return _train_once(aligner, table, column, out, shard, train_sample, nlist, m, nbits, run)
             if not lock.exists():
                 raise PolymodalError(f"{out}: the shard that was training the quantizer stopped without finishing; "
                                      f"start again (a stale {lock.name} is removed by then)") from None
@@ -48,7 +70,8 @@ def _train_once(aligner, table, column: str, out: Path, shard: Shard, train_samp
             time.sleep(2.0)
         return
     try:
-        os.write(fd, f"shard {shard.index} of {shard.count}, pid {os.getpid()}\n".encode())
+        os.write(fd, json.dumps({"shard": shard.index, "count": shard.count, "host": socket.gethostname(),
+                                 "pid": os.getpid()}).encode())
         os.close(fd)
         rng = np.random.default_rng(0)
         pick = np.sort(rng.choice(len(table), size=min(train_sample, len(table)), replace=False))

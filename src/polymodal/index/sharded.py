@@ -109,6 +109,12 @@ def add_shard(folder: str | Path, vectors: np.ndarray, rows: pd.DataFrame, *, st
 
     atomic_write(part / "vectors.npy", write_vectors)
 
+    def write_present(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, present)
+
+    atomic_write(part / "present.npy", write_present)  # rows without a vector: never found, never scored
+
     def write_rows(tmp: Path) -> None:
         import pyarrow as pa
         import pyarrow.feather as feather
@@ -176,6 +182,7 @@ class _Shard:
     stop: int
     vectors: np.ndarray  # memory-mapped [n, dim]
     rows_path: Path
+    present: np.ndarray | None = None  # False where a row has no vector (zeros in `vectors`)
 
 
 class ShardedIndex:
@@ -195,7 +202,8 @@ class ShardedIndex:
         if not header.get("merged"):
             raise PolymodalError(f"{folder}: the shards are not merged yet (polymodal index merge {folder})")
         index = faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_ONDISK_SAME_DIR)
-        shards = [_Shard(info["start"], info["stop"], np.load(p / "vectors.npy", mmap_mode="r"), p / "rows.arrow")
+        shards = [_Shard(info["start"], info["stop"], np.load(p / "vectors.npy", mmap_mode="r"), p / "rows.arrow",
+                         np.load(p / "present.npy") if (p / "present.npy").exists() else None)
                   for p, info in _parts(folder, header)]
         return cls(folder, header, index, shards)
 
@@ -298,6 +306,8 @@ class ShardedIndex:
                 s = (block @ queries.T).T  # higher is closer; for l2, -|b - q|^2 up to the query's own norm
                 if self.metric == "l2":
                     s = 2 * s - (block ** 2).sum(1)[None, :]
+                if shard.present is not None:  # rows without a vector are not in the index: not in the truth either
+                    s[:, ~shard.present[lo:lo + chunk]] = -np.inf
                 ids = np.arange(shard.start + lo, shard.start + lo + len(block))
                 if s.shape[1] > k:  # the chunk's own top k first (a partition, linear), then merge with the best
                     part = np.argpartition(-s, k - 1, axis=1)[:, :k]
