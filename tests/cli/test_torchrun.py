@@ -3,15 +3,14 @@ nothing left behind by rank 1, and the run predicts like any other; a fit that r
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.launch import child_env, torchrun
 
 
 def _table(folder: Path) -> Path:
@@ -24,11 +23,9 @@ def _table(folder: Path) -> Path:
 
 
 def _torchrun(*args: str, cwd: Path, scratch: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    env["OMP_NUM_THREADS"], env["TMPDIR"] = "1", str(scratch)
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "polymodal", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([*torchrun(2), "-m", "polymodal", *args], cwd=cwd,
+                          env=child_env(OMP_NUM_THREADS="1", TMPDIR=str(scratch)), capture_output=True, text=True,
+                          timeout=600)
 
 
 @pytest.mark.slow

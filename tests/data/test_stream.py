@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from tests.launch import child_env
 
 from polymodal.data.stream import StreamTable, convert, generated, hash_split, scan
 from polymodal.errors import TableError
@@ -86,7 +86,7 @@ print(r.rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 @pytest.mark.slow
 def test_peak_memory_stays_flat_from_1m_to_4m_rows(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    env = child_env()
     peaks = {}
     for rows in (1_000_000, 4_000_000):
         table = generated(tmp_path / f"t{rows}.parquet", rows)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.killing import kill_at_random
+from tests.launch import child_env
 
 from polymodal.encoders.cache import FeatureCache, own_share
 from polymodal.encoders.sharded import (
@@ -38,10 +38,7 @@ def _cli(*args: str, home: Path | None = None) -> list[str]:
 
 
 def _env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "SLURM_ARRAY_TASK_COUNT")}
-    env["POLYMODAL_HOME"] = str(home)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return child_env(POLYMODAL_HOME=str(home))
 
 
 def _stored_keys(home: Path) -> list[str]:

@@ -4,22 +4,17 @@ and rank 0 writes one finished run that generates."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from tests.launch import child_env, torchrun
 
 
 @pytest.mark.slow
 def test_a_generator_fits_on_two_ranks(tiny_shapes, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    env["OMP_NUM_THREADS"] = "1"
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "polymodal", "fit", str(tiny_shapes), "--task", "text-to-image", "--model", "cvae",
-                           "--epochs", "2", "--batch-size", "16", "--out", str(tmp_path / "run")],
+    env = child_env(OMP_NUM_THREADS="1")
+    done = subprocess.run([*torchrun(2), "-m", "polymodal", "fit", str(tiny_shapes), "--task", "text-to-image",
+                           "--model", "cvae", "--epochs", "2", "--batch-size", "16", "--out", str(tmp_path / "run")],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "disagree" not in done.stderr

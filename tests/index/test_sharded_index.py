@@ -96,17 +96,16 @@ def test_a_wrong_build_is_refused(tmp_path, data):
 def test_the_command_line_builds_shards_concurrently_then_merges_and_searches(tmp_path):
     """Two `index build --kind ivfpq --shard k/2` at once (one trains, the other waits for its quantizer), then
     `index merge` and `search --text` through the alignment run, as a SLURM array would."""
-    import os
     import subprocess
     import sys
-    from pathlib import Path
 
     words = ["red", "green", "blue", "round", "square", "tiny", "huge", "soft", "loud", "calm", "old", "new"]
     rows = [{"text": f"a {words[i % 12]} {words[(i // 12) % 12]} thing number {i}",
              "other": f"one {words[i % 12]} and {words[(i // 12) % 12]} object", "key": i} for i in range(720)]
     pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "SLURM_ARRAY_TASK_COUNT")}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    from tests.launch import child_env
+
+    env = child_env()
 
     def cli(*args: str) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "polymodal", *args], cwd=tmp_path, env=env, text=True,

@@ -7,7 +7,6 @@ ranks, against one sum over the batch), which moves float32 results by about 1e-
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.launch import child_env, torchrun
 
 from polymodal.alignment.losses import info_nce, info_nce_local, sigmoid_loss, sigmoid_loss_local
 from polymodal.training import distributed
@@ -24,20 +24,10 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 TOLERANCE = 1e-5
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env.pop("WORLD_SIZE", None)
-    env.pop("RANK", None)
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    env["OMP_NUM_THREADS"] = "1"
-    return env
-
-
 def _run(*args: str, ranks: int = 1) -> None:
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}"] \
-        if ranks > 1 else [sys.executable]
-    done = subprocess.run([*launch, str(WORKER), *args], env=_env(), capture_output=True, text=True, timeout=300)
+    launch = torchrun(ranks) if ranks > 1 else [sys.executable]
+    done = subprocess.run([*launch, str(WORKER), *args], env=child_env(OMP_NUM_THREADS="1"), capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 

@@ -196,8 +196,8 @@ def features_status(out: str | Path) -> dict:
                            "computed": sum(c["computed"] for c in s["columns"].values())} for s in shards]}
 
 
-def read_features(out: str | Path, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """A finished extraction's features `[rows, D]` and presence of `column`, its parts in row order."""
+def finished_parts(out: str | Path, column: str) -> tuple[dict, list[Path]]:
+    """The status and `column`'s part files, in row order, of an extraction whose every shard is done."""
     status = features_status(out)
     if status["missing"]:
         raise PolymodalError(f"{out}: shard(s) {', '.join(map(str, status['missing']))} of {status['shards']} "
@@ -205,7 +205,12 @@ def read_features(out: str | Path, column: str) -> tuple[np.ndarray, np.ndarray]
     parts = sorted((Path(out) / column).glob("part-*.arrow"))
     if not parts:
         raise PolymodalError(f"{out}: no features of column {column!r}; columns: {', '.join(status['columns'])}")
-    read = [read_part(p) for p in parts]
+    return status, parts
+
+
+def read_features(out: str | Path, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A finished extraction's features `[rows, D]` and presence of `column`, its parts in row order."""
+    read = [read_part(p) for p in finished_parts(out, column)[1]]
     return np.concatenate([r[2] for r in read]), np.concatenate([r[1] for r in read])
 
 

@@ -103,17 +103,8 @@ def add_shard(folder: str | Path, vectors: np.ndarray, rows: pd.DataFrame, *, st
     part = _part(folder, index, count)
     part.mkdir(parents=True, exist_ok=True)
     atomic_write(part / "index.faiss", lambda tmp: faiss.write_index(trained, str(tmp)))
-    def write_vectors(tmp: Path) -> None:
-        with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to a temporary name
-            np.save(f, vectors)
-
-    atomic_write(part / "vectors.npy", write_vectors)
-
-    def write_present(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, present)
-
-    atomic_write(part / "present.npy", write_present)  # rows without a vector: never found, never scored
+    _save_npy(part / "vectors.npy", vectors)
+    _save_npy(part / "present.npy", present)  # rows without a vector: never found, never scored
 
     def write_rows(tmp: Path) -> None:
         import pyarrow as pa
@@ -126,6 +117,14 @@ def add_shard(folder: str | Path, vectors: np.ndarray, rows: pd.DataFrame, *, st
     write_json(part / "part.json", {"index": index, "count": count, "start": start, "stop": start + len(vectors),
                                     "vectors": int(present.sum()), "add_seconds": round(seconds, 3)})
     return part
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would add ".npy" to a temporary name
+            np.save(f, array)
+
+    atomic_write(path, write)
 
 
 def merge(folder: str | Path) -> dict:

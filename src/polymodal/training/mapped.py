@@ -44,25 +44,18 @@ class MappedData:
     @classmethod
     def from_extraction(cls, folder: str | Path, columns: list[str], targets: Targets = None) -> MappedData:
         """The columns of a finished `features extract --out DIR`, every shard done (`targets`: one per row)."""
-        from ..encoders.sharded import Shard, features_status, read_part
+        from ..encoders.sharded import Shard, finished_parts, read_part
 
         folder = Path(folder)
-        status = features_status(folder)
-        if status["missing"]:
-            raise PolymodalError(f"{folder}: shard(s) {', '.join(map(str, status['missing']))} of "
-                                 f"{status['shards']} are not done yet")
-        mapped, masks = {}, {}
+        mapped, masks, status = {}, {}, None
         for column in columns:
-            paths = sorted((folder / column).glob("part-*.arrow"))
-            if not paths:
-                raise PolymodalError(f"{folder}: no features of column {column!r}; columns: "
-                                     + ", ".join(status["columns"]))
+            status, paths = finished_parts(folder, column)
             read = [read_part(p) for p in paths]
             shards = [Shard(*map(int, p.stem.removeprefix("part-").split("-of-"))) for p in paths]
             starts = np.array([s.rows(status["rows"]).start for s in shards])  # an empty part has a start too
             mapped[column] = _Column([feats for _, _, feats in read], starts)
             masks[column] = torch.from_numpy(np.concatenate([present for _, present, _ in read]).astype(bool))
-        n = status["rows"]
+        n = status["rows"] if status is not None else 0
         given = len(next(iter(targets.values())) if isinstance(targets, dict) else targets) if targets is not None \
             else n
         if given != n:
