@@ -211,6 +211,28 @@ def barrier(w: World) -> None:
         dist.barrier()
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather whose backward hands each rank the sum over ranks of the gradient of its own rows.
+
+    Written with blocking collectives rather than torch's functional `all_gather_single_autograd`: that one's
+    asynchronous work, still pending when a rank closed its process group, aborted the process now and then under
+    load ("terminate called without an active exception", in 2 of about 10 test runs beside other work). The
+    backward all-reduces the whole gradient and keeps this rank's slice (gloo has no reduce-scatter)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, top: int, rank: int, size: int) -> torch.Tensor:
+        ctx.top, ctx.rank = top, rank
+        full = x.new_empty((top * size, *x.shape[1:]))
+        dist.all_gather_single(full, x)
+        return full
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        total = grad.contiguous().clone()
+        dist.all_reduce(total)
+        return total[ctx.rank * ctx.top:(ctx.rank + 1) * ctx.top], None, None, None
+
+
 def gather(x: torch.Tensor, sizes: list[int], w: World, *, grad: bool = True) -> torch.Tensor:
     """Every rank's rows of `x` (rank r holds `sizes[r]` of them), in rank order. With `grad`, the gradient
     flows back to the rank that computed each row (the all-gather's backward is a reduce-scatter)."""
@@ -223,9 +245,7 @@ def gather(x: torch.Tensor, sizes: list[int], w: World, *, grad: bool = True) ->
     if len(wide) < top:
         wide = torch.cat([wide, wide.new_zeros((top - len(wide), *wide.shape[1:]))])
     if grad and wide.requires_grad:
-        from torch.distributed._functional_collectives import all_gather_single_autograd
-
-        full = all_gather_single_autograd(wide.contiguous(), 0, dist.group.WORLD)
+        full = _GatherWithGrad.apply(wide.contiguous(), top, w.rank, w.size)
     else:
         full = wide.new_empty((top * w.size, *wide.shape[1:]))
         dist.all_gather_single(full, wide.contiguous())
