@@ -165,7 +165,7 @@ def test_interrupted_extraction_resumes(fc, images, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(fc, broken, images)
     store = fc.store(broken)
-    assert len(store.shards()) == 1 and len(store.index()) == 4
+    assert len(store.shards()) == 1 and store.entries() == 4
     assert not tmp_files(fc.root)
 
     resumed = ImageProbe()

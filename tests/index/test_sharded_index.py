@@ -146,7 +146,7 @@ def test_a_dead_trainers_lock_is_taken_over(tmp_path):
     import json
     import socket
 
-    from polymodal.alignment.sharded_search import _stale
+    from polymodal.runs.lock import is_stale as _stale
 
     lock = tmp_path / ".training.lock"
     dead = subprocess_pid_that_ended()

@@ -8,9 +8,6 @@ the same codebooks (shards trained apart could not be merged). Each shard then e
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,26 +18,10 @@ from ..data.table import read_table
 from ..encoders.sharded import Shard
 from ..errors import PolymodalError
 from ..index import sharded
+from ..runs.lock import is_stale, release, take
 from .search import index_rows
 
 WAIT_SECONDS = 6 * 3600.0  # how long a shard waits for another to train the quantizer
-
-
-def _stale(lock: Path) -> bool:
-    """Whether `lock` names a process on this machine that is gone (another machine's cannot be checked)."""
-    try:
-        owner = json.loads(lock.read_text() or "{}")
-    except (OSError, ValueError):
-        return False  # gone meanwhile, or being written
-    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
-        return False
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _default_m(dim: int) -> int:
@@ -53,12 +34,10 @@ def _train_once(aligner, table, column: str, out: Path, shard: Shard, train_samp
         return
     out.mkdir(parents=True, exist_ok=True)
     lock = out / ".training.lock"
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:  # another shard trains: wait for its result
+    if not take(lock, shard=shard.index, count=shard.count):  # another shard trains: wait for its result
         deadline = time.monotonic() + WAIT_SECONDS
         while not (out / "trained.faiss").exists():
-            if _stale(lock):  # its trainer died on this machine (killed, out of memory): take over
+            if is_stale(lock):  # its trainer died on this machine (killed, out of memory): take over
                 lock.unlink(missing_ok=True)
                 return _train_once(aligner, table, column, out, shard, train_sample, nlist, m, nbits, run)
             if not lock.exists():
@@ -70,9 +49,6 @@ def _train_once(aligner, table, column: str, out: Path, shard: Shard, train_samp
             time.sleep(2.0)
         return
     try:
-        os.write(fd, json.dumps({"shard": shard.index, "count": shard.count, "host": socket.gethostname(),
-                                 "pid": os.getpid()}).encode())
-        os.close(fd)
         rng = np.random.default_rng(0)
         pick = np.sort(rng.choice(len(table), size=min(train_sample, len(table)), replace=False))
         sample = replace(table, df=table.df.iloc[pick])
@@ -81,7 +57,7 @@ def _train_once(aligner, table, column: str, out: Path, shard: Shard, train_samp
         sharded.train(out, emb[present], nlist=nlist, m=m or _default_m(dim), nbits=nbits, shards=shard.count,
                       meta={"run": run, "column": column, "role": aligner.schema_.modalities[column]})
     finally:
-        lock.unlink(missing_ok=True)
+        release(lock)
 
 
 def build_shard(aligner, data, column: str, out: str | Path, *, shard: Shard | None = None,

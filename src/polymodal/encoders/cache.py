@@ -48,8 +48,10 @@ from ..data.validate import is_missing
 from ..errors import PolymodalError
 from ..paths import home
 from ..runs.files import storage_error
+from ..runs.lock import is_stale, release, take
 from ..training.distributed import World, barrier, check_same, world
 from .base import Encoder
+from .keytable import KeyTable
 from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weights_digest
 
 SHARD_ROWS = 1024  # rows per shard: few files for big tables, little lost when killed
@@ -106,37 +108,36 @@ class ExtractStats:
 
 # ---------------------------------------------------------------- one encoder's shards
 
-_KEYS_MEMO: dict[tuple, list[str]] = {}  # shards are immutable: (path, size, mtime) -> keys
-
 
 class ShardStore:
-    """The shards of one encoder (one folder)."""
+    """The shards of one encoder (one folder), and their key table (encoders/keytable.py)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self.table = KeyTable(folder)
 
     def shards(self) -> list[Path]:
         return sorted(self.folder.glob("shard-*.safetensors")) if self.folder.is_dir() else []
 
-    def keys(self, shard: Path) -> list[str]:
-        st = shard.stat()
-        memo = (str(shard), st.st_size, st.st_mtime_ns)
-        if memo not in _KEYS_MEMO:
-            with safe_open(str(shard), framework="numpy") as f:
-                _KEYS_MEMO[memo] = json.loads(f.metadata()["keys"])
-        return _KEYS_MEMO[memo]
+    @staticmethod
+    def keys(shard: Path) -> list[str]:
+        with safe_open(str(shard), framework="numpy") as f:
+            return json.loads(f.metadata()["keys"])
 
-    def index(self) -> dict[str, tuple[Path, int]]:
-        """key -> (shard, row). The oldest shard wins when a key was written twice."""
-        found: dict[str, tuple[Path, int]] = {}
-        for shard in self.shards():
-            try:
-                keys = self.keys(shard)
-            except FileNotFoundError:  # removed by a concurrent compaction: its rows live in a new shard
-                continue
-            for row, key in enumerate(keys):
-                found.setdefault(key, (shard, row))
-        return found
+    def sync(self) -> None:
+        """The key table brought up to the shard files now on disk (new ones added, removed ones dropped)."""
+        if self.folder.is_dir():
+            self.table.sync(self.shards(), self.keys)
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, tuple[Path, int]]:
+        """key -> (shard, row) for the `keys` that are cached. The oldest shard wins when a key was written twice."""
+        self.sync()
+        return {k: (self.folder / name, row) for k, (name, row) in self.table.lookup(keys).items()}
+
+    def entries(self) -> int:
+        """Distinct inputs cached."""
+        self.sync()
+        return self.table.count()
 
     def write(self, keys: Sequence[str], features: np.ndarray, dtype: str = "float32") -> Path:
         """One new shard, atomically: readers see all of it or none of it."""
@@ -168,7 +169,7 @@ class ShardStore:
             if k in fresh:
                 out[i] = fresh[k]
         for attempt in range(2):  # a second pass if a concurrent compaction moved rows meanwhile
-            index, by_shard = self.index(), {}
+            index, by_shard = self.lookup(keys[i] for i in need), {}
             absent = [keys[i] for i in need if keys[i] not in index]
             if absent:
                 raise PolymodalError(f"{self.folder}: {len(absent)} input(s) were to be computed but are not in the "
@@ -192,23 +193,38 @@ class ShardStore:
         return out
 
     def compact(self, shard_rows: int) -> None:
-        """Merge small shards into shards of up to `shard_rows` rows (new first, then drop the old)."""
-        small = [s for s in self.shards() if len(self.keys(s)) < shard_rows]
+        """Merge small shards into shards of up to `shard_rows` rows (new first, then drop the old), by one process
+        at a time: the others skip it while `compact.lock` is held (a dead holder's lock on this machine is taken
+        over), so concurrent extractions never merge the same shards twice."""
+        self.sync()
+        sizes = self.table.shard_rows()
+        small = [s for s in self.shards() if sizes.get(s.name, shard_rows) < shard_rows]
         if len(small) < COMPACT_AT:
             return
-        group: list[Path] = []
-        for shard in [*small, None]:
-            rows = sum(len(self.keys(s)) for s in group)
-            if group and (shard is None or rows + len(self.keys(shard)) > shard_rows):
-                if len(group) > 1:
-                    keys = [k for s in group for k in self.keys(s)]
-                    data = [self.load(s) for s in group]
-                    self.write(keys, np.concatenate(data), dtype=str(data[0].dtype))
-                    for s in group:
-                        s.unlink(missing_ok=True)
-                group = []
-            if shard is not None:
-                group.append(shard)
+        lock = self.folder / "compact.lock"
+        if not take(lock):
+            if not is_stale(lock, older_than=STALE_TMP_SECONDS):  # a compaction takes seconds
+                return
+            release(lock)
+            if not take(lock):
+                return
+        try:
+            group: list[Path] = []
+            for shard in [*small, None]:
+                rows = sum(sizes[s.name] for s in group)
+                if group and (shard is None or rows + sizes[shard.name] > shard_rows):
+                    if len(group) > 1:
+                        keys = [k for s in group for k in self.keys(s)]
+                        data = [self.load(s) for s in group]
+                        self.write(keys, np.concatenate(data), dtype=str(data[0].dtype))
+                        for s in group:
+                            s.unlink(missing_ok=True)
+                    group = []
+                if shard is not None:
+                    group.append(shard)
+            self.sync()
+        finally:
+            release(lock)
 
     def remove_stale_tmp(self) -> None:
         """Temp files of writers killed mid-write (old enough that no live writer owns them)."""
@@ -347,7 +363,7 @@ class FeatureCache:
         store = self.store(encoder, digest if view is None else f"{digest}|view:{view[0]}")
         w = world() if share_ranks else World()
         barrier(w)  # under torchrun: every rank reads the index after the same point, so all see the same gaps
-        known = store.index()
+        known = store.lookup(keys)
         todo = {k: x for k, x in zip(keys, inputs, strict=True) if k not in known}  # dict: duplicates once
         if w.active:  # every rank extracts the same table: each computes a share of what is missing
             check_same(f"{encoder.name}: the inputs missing from the feature cache", len(todo), w)
@@ -444,7 +460,7 @@ class FeatureCache:
             store = ShardStore(folder)
             shards = store.shards()
             entry = out.setdefault(meta.get("id", folder.name), {"entries": 0, "bytes": 0, "shards": 0})
-            entry["entries"] += len(store.index())
+            entry["entries"] += store.entries()
             entry["bytes"] += sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
             entry["shards"] += len(shards)
         return out
@@ -457,7 +473,7 @@ class FeatureCache:
         for folder, meta in self._folders():
             eid = meta.get("id", "")
             if target is None or eid == target or eid.startswith(f"{target}@"):
-                removed += len(ShardStore(folder).index())
+                removed += ShardStore(folder).entries()
                 trash = folder.with_name(f".trash-{uuid.uuid4().hex[:8]}")
                 os.replace(folder, trash)  # readers see the whole folder or none of it
                 shutil.rmtree(trash, ignore_errors=True)
