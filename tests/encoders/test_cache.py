@@ -516,3 +516,21 @@ def test_progress_bar_only_on_a_terminal(fc, images, capsys):
     run(fc, ImageProbe(), images, progress=True)
     assert "probe-image" not in capsys.readouterr().err  # pytest's stderr is not a TTY
 
+
+
+def test_extract_iter_streams_chunks(fc, images):
+    """Chunk by chunk from a generator, each chunk cached before it is yielded; together they equal one extract."""
+    enc = ImageProbe()
+    values = [images[0], None, *images[1:7]]
+    seen = []
+    for feats, present in fc.extract_iter(enc, (v for v in values), chunk_rows=3, batch_size=4, backend="torch",
+                                          progress=False):
+        seen.append((feats, present))
+        assert len(present) <= 3
+    assert [len(p) for _, p in seen] == [3, 3, 2]
+    feats = np.concatenate([f for f, _ in seen])
+    present = np.concatenate([p for _, p in seen])
+    again = ImageProbe()
+    whole, whole_present = run(fc, again, values)
+    assert again.calls == 0 and present.tolist() == whole_present.tolist()
+    np.testing.assert_array_equal(feats, whole)

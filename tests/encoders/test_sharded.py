@@ -186,3 +186,31 @@ def test_caches_merge_by_copying_shard_files(tmp_path, tiny_table):
     assert a.last.computed == 0 and np.array_equal(both[:6], first)
     with pytest.raises(PolymodalError, match="not a folder"):
         merge_caches(tmp_path / "nowhere", tmp_path / "a")
+
+
+def test_a_parquet_table_is_streamed_in_row_ranges(tmp_path, tiny_table):
+    """A Parquet source is read batch by batch (row groups outside the shard skipped); its parts hold one record
+    batch per streamed batch, and equal those of the same rows read whole."""
+    from polymodal.encoders.sharded import part_chunks
+    from polymodal.training.mapped import MappedData
+
+    df = pd.read_csv(tiny_table)
+    df.loc[5, "caption"] = None
+    df.to_csv(tiny_table, index=False)
+    pq = tiny_table.with_suffix(".parquet")
+    df.to_parquet(pq, row_group_size=4)
+    cache = FeatureCache(tmp_path / "cache")
+    for k in range(2):
+        extract_shard(pq, columns=["caption"], shard=Shard(k, 2), out=tmp_path / "streamed", cache=cache,
+                      progress=False, batch_rows=3)  # several batches per shard, cut across row groups
+    extract_shard(tiny_table, columns=["caption"], out=tmp_path / "whole", cache=cache, progress=False)
+    chunks = part_chunks(tmp_path / "streamed" / "caption" / "part-00001-of-00002.arrow")
+    assert len(chunks) > 1 and np.concatenate([c[0] for c in chunks]).tolist() == list(range(6, 12))
+    assert max(len(c[0]) for c in chunks) <= 3
+    streamed, present = read_features(tmp_path / "streamed", "caption")
+    whole, present_whole = read_features(tmp_path / "whole", "caption")
+    assert present.tolist() == present_whole.tolist() and not present[5]
+    np.testing.assert_array_equal(streamed, whole)  # the same cache entries, read back
+    mapped = MappedData.from_extraction(tmp_path / "streamed", ["caption"])
+    rows = np.array([11, 0, 7, 3, 6])
+    np.testing.assert_array_equal(mapped.take(rows)[0]["caption"].numpy(), whole[rows])

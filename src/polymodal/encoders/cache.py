@@ -56,6 +56,7 @@ from .onnx_runtime import FastForward, cores, fast_forward, pixel_loader, weight
 
 SHARD_ROWS = 1024  # rows per shard: few files for big tables, little lost when killed
 FLUSH_SECONDS = 30.0  # ... or write what is done at least this often (slow encoders)
+CHUNK_ROWS = 65_536  # rows per chunk of extract_iter: the features of one chunk are in memory at a time
 COMPACT_AT = 64  # merge small shards (tails of many small calls) once there are this many
 STALE_TMP_SECONDS = 3600.0
 # Rows per encoder call. Files: 8. Several one-core calls run at once (onnx_runtime.py), and ONNX Runtime's arena
@@ -392,6 +393,15 @@ class FeatureCache:
             store.compact(self.shard_rows)
         self.last.seconds = time.perf_counter() - t0
         return features, present
+
+    def extract_iter(self, encoder: Encoder, values: Iterable[Any], *, chunk_rows: int = CHUNK_ROWS,
+                     **options: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """`extract`, streaming: `(features, present)` for each `chunk_rows` values of `values` (any iterable, such
+        as a generator over a table's batches), so memory follows one chunk however many rows there are. Every
+        chunk's new features are in the cache before it is yielded; `options` are `extract`'s."""
+        it = iter(values)
+        while chunk := list(islice(it, chunk_rows)):
+            yield self.extract(encoder, chunk, **options)
 
     def _keyed_inputs(self, cells: list[Any], rows: np.ndarray, loader: Any, base_dir: Path,
                       workers: int) -> tuple[list[Any], list[str]]:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..errors import PolymodalError
 from ..runs.files import atomic_write, read_json, write_json
@@ -92,10 +95,10 @@ def _encoders(table, schema, columns: list[str] | None, spec: dict[str, str]):
     return encoders
 
 
-def _manifest(out: Path, table, shard: Shard, encoders: dict) -> None:
+def _manifest(out: Path, source: str, rows: int, shard: Shard, encoders: dict) -> None:
     """Write the folder's manifest, or check the one there describes the same extraction."""
-    mine = {"table": str(Path(table.source).resolve()) if table.source != "<DataFrame>" else table.source,
-            "rows": len(table), "shards": shard.count,
+    mine = {"table": str(Path(source).resolve()) if source != "<DataFrame>" else source,
+            "rows": rows, "shards": shard.count,
             "columns": {c: {"encoder": e.id, "dim": e.out_dim} for c, e in sorted(encoders.items())}}
     path = out / MANIFEST
     if path.exists():
@@ -109,67 +112,134 @@ def _manifest(out: Path, table, shard: Shard, encoders: dict) -> None:
     write_json(path, mine)
 
 
-def _write_part(path: Path, rows: range, present: np.ndarray, features: np.ndarray) -> None:
+def _write_part(path: Path, chunks: Iterator[tuple[range, np.ndarray, np.ndarray]]) -> None:
+    """One part file from `(rows, present, features)` chunks, each a record batch, atomically: written as the chunks
+    come (memory follows one chunk), renamed into place once all are in."""
     import pyarrow as pa
 
-    flat = pa.array(np.ascontiguousarray(features, dtype=np.float32).reshape(-1))
-    batch = pa.record_batch({"row": pa.array(np.arange(rows.start, rows.stop, dtype=np.int64)),
-                             "present": pa.array(present), "features": pa.FixedSizeListArray.from_arrays(
-                                 flat, features.shape[1])})
-
     def write(tmp: Path) -> None:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-            writer.write_batch(batch)
+        writer = None
+        with pa.OSFile(str(tmp), "wb") as sink:
+            for rows, present, features in chunks:
+                flat = pa.array(np.ascontiguousarray(features, dtype=np.float32).reshape(-1))
+                batch = pa.record_batch({"row": pa.array(np.arange(rows.start, rows.stop, dtype=np.int64)),
+                                         "present": pa.array(np.asarray(present, dtype=bool)),
+                                         "features": pa.FixedSizeListArray.from_arrays(flat, features.shape[1])})
+                writer = writer or pa.ipc.new_file(sink, batch.schema)
+                writer.write_batch(batch)
+            if writer is None:
+                raise PolymodalError(f"{path}: no rows to write")
+            writer.close()
 
     atomic_write(path, write, durable=True)
 
 
-def read_part(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, present, features [n, D]) of one part file; the features are a read-only view of the memory-mapped
-    file (pages are read when rows are used), which stays mapped while the array lives."""
+def part_chunks(path: str | Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(rows, present, features [n, D]) of each record batch of one part file; the features are read-only views of
+    the memory-mapped file (pages are read when rows are used), which stays mapped while the arrays live."""
     import pyarrow as pa
 
-    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-    feats = table.column("features").combine_chunks()
-    dim = feats.type.list_size
-    return (table.column("row").to_numpy(), table.column("present").to_numpy(zero_copy_only=False),
-            feats.flatten().to_numpy().reshape(-1, dim))
+    reader = pa.ipc.open_file(pa.memory_map(str(path)))
+    out = []
+    for i in range(reader.num_record_batches):
+        batch = reader.get_batch(i)
+        feats = batch.column("features")
+        out.append((batch.column("row").to_numpy(), batch.column("present").to_numpy(zero_copy_only=False),
+                    feats.flatten().to_numpy().reshape(-1, feats.type.list_size)))
+    return out
+
+
+def read_part(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, present, features [n, D]) of one part file, its chunks joined (a copy when there are several; see
+    `part_chunks` for views)."""
+    chunks = part_chunks(path)
+    if len(chunks) == 1:
+        return chunks[0]
+    return tuple(np.concatenate([c[k] for c in chunks]) for k in range(3))
+
+
+class _Source:
+    """The rows an extraction reads: a Parquet file or folder streamed in row ranges (data/stream.py), anything
+    else read whole (it fits in memory, or `read_table` could not have read it)."""
+
+    def __init__(self, source, sample_rows: int, batch_rows: int):
+        from ..data.stream import StreamTable
+        from ..data.table import read_table
+        from ..schema import detect_schema
+
+        path = Path(source).expanduser() if isinstance(source, str | Path) else None
+        if path is not None and ((path.is_dir() and any(path.glob("*.parquet"))) or
+                                 path.suffix.lower() in (".parquet", ".pq")):
+            self.stream, self.table = StreamTable(path, batch_rows=batch_rows), None
+            sample = self.stream.sample(sample_rows)
+            self.rows, self.source, self.base_dir = len(self.stream), str(path), self.stream.base_dir
+        else:
+            self.stream, self.table = None, read_table(source)
+            sample = self.table
+            self.rows, self.source, self.base_dir = len(self.table), self.table.source, self.table.base_dir
+        self.sample = sample
+        self.schema = detect_schema(sample)
+
+    def batches(self, column: str, rows: range) -> Iterator:
+        if self.stream is not None:
+            yield from self.stream.batches(columns=[column], rows=rows)
+        else:
+            df = self.table.df.iloc[rows.start:rows.stop]
+            yield replace(self.table, df=df.set_axis(pd.RangeIndex(rows.start, rows.stop)))
 
 
 def extract_shard(source, *, columns: list[str] | None = None, encoders: dict[str, str] | None = None,
                   shard: Shard | None = None, out: str | Path | None = None, cache=None,
-                  progress: bool = True) -> ShardReport:
+                  progress: bool = True, sample_rows: int = 10_000, batch_rows: int = 65_536) -> ShardReport:
     """Features of shard `shard` of `source`'s rows, for `columns` (default: every image, audio, text and
-    video column), into the cache and, with `out`, into row-aligned Arrow parts (see the module's doc)."""
-    from ..data.table import read_table
-    from ..schema import detect_schema
+    video column), into the cache and, with `out`, into row-aligned Arrow parts (see the module's doc). A Parquet
+    source is streamed `batch_rows` rows at a time (its schema detected on its first `sample_rows` rows), so memory
+    follows one batch."""
+    from tqdm.auto import tqdm
+
     from .cache import FeatureCache
     from .materialize import cell_values
 
     started = time.perf_counter()
     shard = shard or Shard()
-    table = read_table(source)
-    schema = detect_schema(table)
-    chosen = _encoders(table, schema, columns, encoders or {})
+    src = _Source(source, sample_rows, batch_rows)
+    chosen = _encoders(src.sample, src.schema, columns, encoders or {})
     cache = cache or FeatureCache()
     out = Path(out) if out is not None else None
     if out is not None:
-        _manifest(out, table, shard, chosen)
-    rows = shard.rows(len(table))
-    mine = replace(table, df=table.df.iloc[rows.start:rows.stop].reset_index(drop=True))
+        _manifest(out, src.source, src.rows, shard, chosen)
+    rows = shard.rows(src.rows)
     done: dict[str, dict] = {}
     for column, encoder in sorted(chosen.items()):
-        values = cell_values(mine, column, schema.modalities[column])
-        feats, present = cache.extract(encoder, values, base_dir=table.base_dir, progress=progress,
-                                       share_ranks=False)
-        stats = cache.last
+        stats = {"encoder": encoder.id, "dim": encoder.out_dim, "computed": 0, "cached": 0, "absent": 0}
+        bar = tqdm(total=len(rows), desc=f"{column} ({encoder.name})", unit="row", leave=False,
+                   disable=not progress or not sys.stderr.isatty() or src.stream is None)
+
+        def chunks(column=column, encoder=encoder, stats=stats, bar=bar):
+            if not len(rows):  # an empty shard (more shards than rows) still leaves its part, row-aligned
+                yield rows, np.zeros(0, bool), np.zeros((0, encoder.out_dim), np.float32)
+                return
+            for part in src.batches(column, rows):
+                values = cell_values(part, column, src.schema.modalities[column])
+                feats, present = cache.extract(encoder, values, base_dir=src.base_dir, progress=progress and
+                                               src.stream is None, share_ranks=False)
+                for key in ("computed", "cached", "absent"):
+                    stats[key] += getattr(cache.last, key)
+                stats["dim"] = int(feats.shape[1])
+                bar.update(len(values))
+                yield range(int(part.df.index[0]), int(part.df.index[0]) + len(values)), present, feats
+
         part = None
-        if out is not None:
-            part = out / column / f"part-{shard.name}.arrow"
-            _write_part(part, rows, present, feats)
-        done[column] = {"encoder": encoder.id, "dim": int(feats.shape[1]), "computed": stats.computed,
-                        "cached": stats.cached, "absent": stats.absent,
-                        "part": str(part.relative_to(out)) if part is not None else None}
+        try:
+            if out is not None:
+                part = out / column / f"part-{shard.name}.arrow"
+                _write_part(part, chunks())
+            else:
+                for _ in chunks():
+                    pass
+        finally:
+            bar.close()
+        done[column] = {**stats, "part": str(part.relative_to(out)) if part is not None else None}
     report = ShardReport(shard, len(rows), time.perf_counter() - started, done)
     if out is not None:
         write_json(out / "shards" / f"{shard.name}.json", {"index": shard.index, "count": shard.count,

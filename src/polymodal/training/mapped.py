@@ -44,16 +44,16 @@ class MappedData:
     @classmethod
     def from_extraction(cls, folder: str | Path, columns: list[str], targets: Targets = None) -> MappedData:
         """The columns of a finished `features extract --out DIR`, every shard done (`targets`: one per row)."""
-        from ..encoders.sharded import Shard, finished_parts, read_part
+        from ..encoders.sharded import finished_parts, part_chunks
 
         folder = Path(folder)
         mapped, masks, status = {}, {}, None
         for column in columns:
             status, paths = finished_parts(folder, column)
-            read = [read_part(p) for p in paths]
-            shards = [Shard(*map(int, p.stem.removeprefix("part-").split("-of-"))) for p in paths]
-            starts = np.array([s.rows(status["rows"]).start for s in shards])  # an empty part has a start too
-            mapped[column] = _Column([feats for _, _, feats in read], starts)
+            read = [chunk for p in paths for chunk in part_chunks(p) if len(chunk[0])]  # each part's record batches
+            if not read:
+                raise PolymodalError(f"{folder}: no rows of features in column {column!r}")
+            mapped[column] = _Column([feats for _, _, feats in read], np.array([int(r[0]) for r, _, _ in read]))
             masks[column] = torch.from_numpy(np.concatenate([present for _, present, _ in read]).astype(bool))
         n = status["rows"] if status is not None else 0
         given = len(next(iter(targets.values())) if isinstance(targets, dict) else targets) if targets is not None \
