@@ -89,11 +89,11 @@ class Schema:
 TABULAR = "tabular"  # the group's name (with a trailing "_" per clash with a real column)
 
 
-def group_tabular(schema: Schema, columns: list[str]) -> Schema:
+def group_tabular(schema: Schema, columns: list[str], minimum: int = 2) -> Schema:
     """`schema` with the numeric and categorical columns among `columns` gathered into one `tabular` group
-    (one modality, one encoder, one presence mask), when there are at least two of them; else unchanged."""
+    (one modality, one encoder, one presence mask), when there are at least `minimum` of them; else unchanged."""
     members = tuple(c for c in columns if schema.role(c) in TABULAR_ROLES)
-    if len(members) < 2 or any(c.role == "tabular" for c in schema.columns):
+    if len(members) < max(1, minimum) or any(c.role == "tabular" for c in schema.columns):
         return schema
     name = TABULAR
     while name in {c.name for c in schema.columns}:

@@ -49,7 +49,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
                    "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
-                   "tabular": "tabular", "adversarial": "adversarial", "epsilon": "epsilon",
+                   "tabular": "tabular", "stream": "stream", "adversarial": "adversarial", "epsilon": "epsilon",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -135,6 +135,9 @@ def add_parser(sub) -> None:
     default(p.add_argument("--tabular", choices=("group", "separate"), help="numeric and categorical columns: one "
                            "`tabular` modality (group, the default) or each a modality of its own (separate)"),
             predictor="tabular")
+    default(p.add_argument("--stream", action=argparse.BooleanOptionalAction, help="a table larger than memory: read "
+                           "the Parquet table batch by batch and train on memory-mapped features (default: on for a "
+                           "Parquet table of 1M rows or more)"), predictor="stream")
     default(p.add_argument("--time-limit", type=float, metavar="SECONDS", help="a budget for the whole fit: "
                            "classical candidates first, then the neural ones cheapest first with the epochs that fit, "
                            "skipping those without time for one (listed); the best finished one is saved"),

@@ -112,26 +112,68 @@ def _manifest(out: Path, source: str, rows: int, shard: Shard, encoders: dict) -
     write_json(path, mine)
 
 
+class PartWriter:
+    """One part file written record batch by record batch into a temporary file, renamed into place by `commit`
+    (readers never see half a part); `abort` removes the temporary file of a part that was not committed."""
+
+    def __init__(self, path: Path):
+        import tempfile
+
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        self.tmp, self._sink, self._writer = Path(name), None, None
+
+    def write(self, rows: range, present: np.ndarray, features: np.ndarray) -> None:
+        import pyarrow as pa
+
+        flat = pa.array(np.ascontiguousarray(features, dtype=np.float32).reshape(-1))
+        batch = pa.record_batch({"row": pa.array(np.arange(rows.start, rows.stop, dtype=np.int64)),
+                                 "present": pa.array(np.asarray(present, dtype=bool)),
+                                 "features": pa.FixedSizeListArray.from_arrays(flat, features.shape[1])})
+        if self._writer is None:
+            self._sink = pa.OSFile(str(self.tmp), "wb")
+            self._writer = pa.ipc.new_file(self._sink, batch.schema)
+        self._writer.write_batch(batch)
+
+    def commit(self) -> Path:
+        if self._writer is None:
+            raise PolymodalError(f"{self.path}: no rows to write")
+        self._writer.close()
+        self._sink.close()
+        self._writer = None
+        os.chmod(self.tmp, 0o644)
+        atomic_write(self.path, lambda tmp: os.replace(self.tmp, tmp), durable=True)
+        return self.path
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = None
+        self.tmp.unlink(missing_ok=True)
+
+
 def _write_part(path: Path, chunks: Iterator[tuple[range, np.ndarray, np.ndarray]]) -> None:
     """One part file from `(rows, present, features)` chunks, each a record batch, atomically: written as the chunks
     come (memory follows one chunk), renamed into place once all are in."""
-    import pyarrow as pa
+    writer = PartWriter(path)
+    try:
+        for rows, present, features in chunks:
+            writer.write(rows, present, features)
+        writer.commit()
+    finally:
+        writer.abort()
 
-    def write(tmp: Path) -> None:
-        writer = None
-        with pa.OSFile(str(tmp), "wb") as sink:
-            for rows, present, features in chunks:
-                flat = pa.array(np.ascontiguousarray(features, dtype=np.float32).reshape(-1))
-                batch = pa.record_batch({"row": pa.array(np.arange(rows.start, rows.stop, dtype=np.int64)),
-                                         "present": pa.array(np.asarray(present, dtype=bool)),
-                                         "features": pa.FixedSizeListArray.from_arrays(flat, features.shape[1])})
-                writer = writer or pa.ipc.new_file(sink, batch.schema)
-                writer.write_batch(batch)
-            if writer is None:
-                raise PolymodalError(f"{path}: no rows to write")
-            writer.close()
 
-    atomic_write(path, write, durable=True)
+def write_extraction(out: Path, manifest: dict, shard: Shard, rows: int, seconds: float) -> None:
+    """The manifest and a finished shard's record of an extraction written by another pass over the table (a
+    streamed fit's, predict/streamed.py), so `finished_parts` and `MappedData.from_extraction` read it."""
+    write_json(out / MANIFEST, manifest)
+    write_json(out / "shards" / f"{shard.name}.json", {"index": shard.index, "count": shard.count,
+                                                        "rows": [0, rows], "seconds": round(seconds, 3),
+                                                        "columns": {}})
 
 
 def part_chunks(path: str | Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -17,8 +17,9 @@ from ..training.loop import epoch_seconds
 from .budget import plan_text, too_small
 from .classical import fit_classical
 from .distill import SUFFIX, with_soft_targets
-from .fitting import SELECTABLE, Candidate, fit_candidate
+from .fitting import SELECTABLE, Candidate, fit_candidate, score
 from .smote import oversample
+from .streamed import CLASSICAL_ROWS, bounded
 
 logger = logging.getLogger("polymodal")
 
@@ -89,6 +90,10 @@ def _classical(p, splits: dict[str, ArrayData], stage: str) -> list[Candidate]:
             logger.info("%sskipped %s: no time left", stage, name)
             continue
         logger.info("%s%s on the fixed features", stage, name)
-        cand = fit_classical(name, p.task_, splits, p.encoders_, p.columns_, seed=p.seed)
+        # a streamed fit's mapped rows: fitted and tuned on a bounded sample, scored on every row (streamed.py)
+        sample = {k: bounded(v, CLASSICAL_ROWS, p.seed) for k, v in splits.items()}
+        cand = fit_classical(name, p.task_, sample, p.encoders_, p.columns_, seed=p.seed)
+        if cand is not None and any(v is not sample[k] for k, v in splits.items()):
+            score(cand, p.task_, splits)
         out += [cand] if cand is not None else []
     return out

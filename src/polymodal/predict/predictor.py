@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import shutil
 import warnings
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from .fitting import SELECTABLE, Candidate, build_model, score
 from .model import MultimodalModel
 from .seen import fingerprint_columns, fingerprints, seen_mask
 from .selection import ensemble_selection
+from .streamed import EVAL_ROWS, bounded, check_streamable, fit_streamed, wants_stream
 from .unlabeled import check_task, check_unlabeled, self_train, set_aside
 from .weighted import WeightedEnsemble, check_single
 
@@ -88,6 +90,8 @@ class Predictor(Job):
     the time left, candidates without time skipped and listed; None (the default) has no limit.
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
     and chooses on the out-of-fold predictions (predict/bagging.py); 0 (the default) fits each once.
+    `stream`: fit a Parquet table larger than memory batch by batch, its features memory-mapped (predict/streamed.py);
+    None (the default) streams a Parquet table of a million rows or more, True always, False never.
     """
 
     kind = "predictor"
@@ -104,7 +108,7 @@ class Predictor(Job):
                  ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
                  augment: str | dict | None = None, time_limit: float | None = None, tabular: str = "group",
                  teacher=None, temperature: float = 4.0, alpha: float = 0.5, adversarial: str | None = None,
-                 epsilon: float = 0.1, progress: bool = True):
+                 epsilon: float = 0.1, stream: bool | None = None, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -119,6 +123,7 @@ class Predictor(Job):
         self.time_limit, self.tabular = time_limit, tabular
         self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
         self.adversarial, self.epsilon = adversarial, epsilon
+        self.stream = stream
 
     @property
     def labels(self) -> list[str]:
@@ -135,8 +140,14 @@ class Predictor(Job):
         `resume`; a finished run there is replaced only with `overwrite`). `tuning_data`: a separate table
         for validation (early stopping and choosing the fusion); `data` then supplies the training rows."""
         weights = self._check_before_work(tuning_data)
+        streamed = wants_stream(self.stream, data)
+        if streamed:
+            check_streamable(self, tuning_data)
         self.budget_, self.skipped_candidates_ = Budget(self.time_limit), []  # the clock starts now
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
+        self.streamed_ = None
+        if streamed:
+            return self._fit_streamed(data, run, resume)
         table, split_schema = self._read(data, tuning_data, run)
         parts, kind = self._split(table, split_schema)
         self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
@@ -167,6 +178,23 @@ class Predictor(Job):
         self.missing_ = self._missing_modality(splits)
         self.mattered_ = self._mattered(splits[self.eval_split_])
         self._finish_fit(run)
+        return self
+
+    def _fit_streamed(self, data, run: Path | None, resume: bool) -> Predictor:
+        """The fit of a table larger than memory (predict/streamed.py): the same candidates, selection and report,
+        on memory-mapped features; robustness and the modality summary on a bounded sample of the evaluation rows."""
+        self.distill_task_ = self.distilled_ = None
+        splits = fit_streamed(self, data, run, resume)
+        self.candidates_, best = self._fit_candidates(splits, run, resume)
+        self.history_ = {c.name: c.history for c in self.candidates_}
+        self._choose_best(best)
+        sample = {k: bounded(v, EVAL_ROWS, self.seed) for k, v in splits.items()}
+        self.missing_ = self._missing_modality(sample)
+        self.mattered_ = self._mattered(sample[self.eval_split_])
+        self._finish_fit(run)
+        features = Path(self.streamed_["features"])
+        if features.exists():  # the mapped features served the fit; the feature cache keeps them for the next one
+            shutil.rmtree(features, ignore_errors=True)
         return self
 
     def _check_before_work(self, tuning_data) -> list[float] | None:

@@ -86,6 +86,14 @@ def _overview(report: Report, p) -> None:
         report.add_text(f"{p.skipped_['row'].nunique()} row(s) were skipped for bad data (see `skipped.csv`).")
     if summary_text(getattr(p, "unlabeled_", None)):
         report.add_text(summary_text(p.unlabeled_))
+    if getattr(p, "streamed_", None):
+        s = p.streamed_
+        report.add_text(f"Streamed fit (a table read batch by batch, its features memory-mapped): {s['rows']} rows, "
+                        f"{s['kept']} fitted, {s['skipped']} skipped for bad data (see `skipped.csv`), "
+                        f"{s['unlabeled']} without a label. The split is {s['split']}. The classical candidates were "
+                        f"fitted on at most {s['classical_rows']} training rows; every candidate is scored on every "
+                        f"validation and test row. The robustness table and the modality summary use at most "
+                        f"{s['eval_rows']} evaluation rows.")
     if getattr(p, "time_limit", None):
         skipped = getattr(p, "skipped_candidates_", [])
         report.add_text(f"Time limit {p.time_limit:g} s (the fit took {getattr(p, 'fit_seconds_', 0):.0f} s): "

@@ -53,6 +53,8 @@ def metrics_summary(p) -> dict:
             "comparison": p.comparison_.to_dict(orient="records"), "missing_modality": p.missing_,
             "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2),
             **({"unlabeled": p.unlabeled_} if getattr(p, "unlabeled_", {}).get("rows") else {}),
+            **({"streamed": {k: v for k, v in p.streamed_.items() if k != "features"}}
+               if getattr(p, "streamed_", None) else {}),
             **({"modality_importance": p.mattered_} if getattr(p, "mattered_", None) else {}),
             **({"distillation": p.distilled_} if getattr(p, "distilled_", None) else {}),
             **({"time_limit": {"seconds": p.time_limit, "skipped": p.skipped_candidates_}}

@@ -11,6 +11,7 @@ So `training.loop.train` runs on it unchanged, and peak memory follows the batch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,22 @@ class _Column:
             pick = which == p
             out[pick] = self.parts[p][rows[pick] - self.starts[p]]
         return out
+
+
+class _Inputs(Mapping):
+    def __init__(self, data: MappedData):
+        self._data = data
+
+    def __getitem__(self, column: str) -> torch.Tensor:
+        if column not in self._data._columns:
+            raise KeyError(column)
+        return torch.from_numpy(self._data._columns[column].rows(self._data._rows))
+
+    def __iter__(self):
+        return iter(self._data._columns)
+
+    def __len__(self) -> int:
+        return len(self._data._columns)
 
 
 class MappedData:
@@ -74,9 +91,10 @@ class MappedData:
         return take(self._all_targets, torch.from_numpy(self._rows))
 
     @property
-    def inputs(self) -> dict[str, torch.Tensor]:
-        """Every row's features, read whole: only for small data (use `take` for batches)."""
-        return self.take(torch.arange(len(self)))[0]
+    def inputs(self) -> _Inputs:
+        """The columns by name, each read whole when asked for (`data.inputs[c]`): only for small data, use `take`
+        for batches. Asking which columns there are (`"x" in data.inputs`) reads nothing."""
+        return _Inputs(self)
 
     def take(self, idx: torch.Tensor) -> tuple[dict, dict, Targets]:
         rows = self._rows[np.asarray(idx, dtype=np.int64)]
