@@ -89,10 +89,16 @@ def main() -> None:
         if args.stop_after is not None and stop["epochs"] >= args.stop_after:
             raise SystemExit(0)
 
-    result, _ = train(model, task, train_rows, val_rows, epochs=args.epochs, batch_size=16, lr=3e-3,
-                      patience=99, seed=5, checkpoint_dir=args.out / "ckpt", resume=args.resume, progress=False,
-                      on_epoch_end=interrupt)
     w = distributed.world()
+    try:
+        result, _ = train(model, task, train_rows, val_rows, epochs=args.epochs, batch_size=16, lr=3e-3,
+                          patience=99, seed=5, checkpoint_dir=args.out / "ckpt", resume=args.resume, progress=False,
+                          on_epoch_end=interrupt)
+    except SystemExit:  # the "kill": every rank stops at the same epoch; close the group as a finished run would,
+        if w.active:  # or gloo's threads may abort the exit ("terminate called without an active exception")
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+        raise
     if w.main:
         args.out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.out / "final.safetensors")

@@ -17,7 +17,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     report = extract_shard(args.table, columns=columns, encoders=parse_encoder_spec(args.encoders), shard=shard,
-                           out=args.out, progress=not args.quiet)
+                           out=args.out, progress=not args.quiet, batch_rows=args.batch_rows)
     t = RichTable("column", "encoder", "dim", "computed", "cached", "absent",
                   title=f"shard {shard.index}/{shard.count}: {report.rows} rows in {report.seconds:.1f} s")
     for column, row in report.columns.items():
@@ -56,6 +56,8 @@ def add_parser(sub) -> None:
     p.add_argument("--shard", help="i/N, counted from 0: rows [n*i/N, n*(i+1)/N) (default: RANK/WORLD_SIZE "
                                    "under torchrun, a SLURM array's task, else the whole table)")
     p.add_argument("--out", help="folder for the Arrow parts, the manifest and the shards' records")
+    p.add_argument("--batch-rows", type=int, default=65_536, help="rows read at a time from a Parquet table (memory "
+                   "follows this, not the shard; default 65536)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_extract)
     p = features.add_parser("status", help="progress of a sharded extraction (exit 3 while shards are missing)")

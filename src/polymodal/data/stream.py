@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PolymodalError, TableError
+from .blobs import spill
 from .table import Table
 
 BATCH_ROWS = 65_536
@@ -135,7 +136,8 @@ class StreamTable:
                         batch, lo = batch.slice(cut_lo - lo, cut_hi - cut_lo), cut_lo
                     df = batch.to_pandas()
                     df.index = pd.RangeIndex(lo, lo + len(df))
-                    yield Table(df, self.base_dir, str(self.path))
+                    # media bytes (a Hugging Face export's structs) become content-addressed paths, as read_table's
+                    yield Table(spill(df), self.base_dir, str(self.path))
 
     def sample(self, rows: int = 10_000) -> Table:
         """The first `rows` rows (whole row groups are read, nothing more)."""

@@ -242,6 +242,8 @@ def extract_shard(source, *, columns: list[str] | None = None, encoders: dict[st
     from .cache import FeatureCache
     from .materialize import cell_values
 
+    if batch_rows < 1:
+        raise PolymodalError(f"batch_rows must be at least 1, got {batch_rows}")
     started = time.perf_counter()
     shard = shard or Shard()
     src = _Source(source, sample_rows, batch_rows)

@@ -627,6 +627,30 @@ class Predictor(Job):
             return out
         return pd.concat([table.df[ids].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
 
+    def predict_proba_batches(self, data, *, runtime: str = "torch", with_ids: bool = False,
+                              batch_rows: int = 65_536):
+        """`predict_proba` of a Parquet table larger than memory, one DataFrame per `batch_rows` rows in the table's
+        order (data/stream.py), so memory follows a batch. Any other table is predicted whole, as one batch."""
+        from ..data.stream import StreamTable
+        from .streamed import parquet_path
+
+        path = parquet_path(data)
+        if path is None:
+            yield self.predict_proba(data, runtime=runtime, with_ids=with_ids)
+            return
+        from dataclasses import replace
+
+        from ..errors import ValidationError
+
+        for batch in StreamTable(path, batch_rows=batch_rows).batches():
+            offset = int(batch.df.index[0])
+            try:
+                yield self.predict_proba(Table(batch.df.reset_index(drop=True), batch.base_dir, batch.source),
+                                         runtime=runtime, with_ids=with_ids)
+            except ValidationError as exc:  # named by the rows of the whole table, not of the batch
+                raise ValidationError(exc.source, [replace(q, row=q.row + offset) for q in exc.problems],
+                                      hint=PREDICT_HINT) from None
+
     def predict(self, data, *, runtime: str = "torch") -> pd.Series | pd.DataFrame:
         out = self.predict_proba(data, runtime=runtime)
         labels = [c for c in out.columns if not c.startswith("proba_")]

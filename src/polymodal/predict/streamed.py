@@ -176,7 +176,8 @@ def fit_streamed(p, data, run: Path | None, resume: bool) -> dict[str, MappedDat
     p.seen_ = np.unique(kept.fingerprints[used])
     p.streamed_ = {"rows": kept.total, "kept": len(kept.rows), "skipped": kept.skipped, "unlabeled": kept.unlabeled,
                    "features": str(folder), "classical_rows": CLASSICAL_ROWS, "eval_rows": EVAL_ROWS,
-                   "split": "the table's split column" if "split" in stream.columns and split_schema.names("split")
+                   "split": f"the table's split column {split_schema.names('split')[0]!r}"
+                   if split_schema.names("split")
                    else f"a hash of {'the id column' if p.schema_.names('id') else 'the row number'}"}
     logger.info("streamed: %d rows, %d kept (%s)", kept.total, len(kept.rows),
                 ", ".join(f"{k} {len(v)}" for k, v in parts.items()))
@@ -190,8 +191,9 @@ def _with_cells(p, table: Table) -> Table:
 def _split_of(p, df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     """Each row's part as an int8 code (PARTS: train 0, val 1, test 2; -1 for another value of a split column, a
     row in no part), a byte a row rather than a string."""
-    if "split" in df.columns and p.schema_.names("split"):
-        names = df["split"].astype(str).str.strip().str.lower()
+    given = [c for c in p.schema_.names("split") if c in df.columns]
+    if given:
+        names = df[given[0]].astype(str).str.strip().str.lower()
         names = names.where(~names.isin(VAL_NAMES), "val").to_numpy()
     else:
         ids = p.schema_.names("id")
