@@ -49,7 +49,8 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "estimate": "estimate", "folds": "folds", "classical": "classical",
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
                    "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
-                   "tabular": "tabular", "stream": "stream", "adversarial": "adversarial", "epsilon": "epsilon",
+                   "tabular": "tabular", "stream": "stream", "denoise": "denoise", "adversarial": "adversarial",
+                   "epsilon": "epsilon",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -135,6 +136,10 @@ def add_parser(sub) -> None:
     default(p.add_argument("--tabular", choices=("group", "separate"), help="numeric and categorical columns: one "
                            "`tabular` modality (group, the default) or each a modality of its own (separate)"),
             predictor="tabular")
+    default(p.add_argument("--denoise", type=float, metavar="NOISE", help="denoising pre-training: a denoising "
+                           "autoencoder in front of each column with fixed features, trained to clean features "
+                           "corrupted by NOISE standard deviations of Gaussian noise (0.5 is a good start)"),
+            predictor="denoise")
     default(p.add_argument("--stream", action=argparse.BooleanOptionalAction, help="a table larger than memory: read "
                            "the Parquet table batch by batch and train on memory-mapped features (default: on for a "
                            "Parquet table of 1M rows or more)"), predictor="stream")

@@ -54,6 +54,7 @@ class KeyTable:
         if where != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
         db.execute("PRAGMA synchronous=NORMAL")  # the table is derived: a crash loses nothing the shards lack
+        db.execute("PRAGMA temp_store=MEMORY")  # the asked keys of a lookup never touch the disk
         db.executescript(_SCHEMA)
         return db
 
@@ -121,10 +122,14 @@ class KeyTable:
         keys = list(dict.fromkeys(keys))
         db.execute("CREATE TEMP TABLE IF NOT EXISTS asked (key BLOB PRIMARY KEY) WITHOUT ROWID")
         for lo in range(0, len(keys), CHUNK):
+            db.execute("BEGIN")  # one transaction for the chunk: autocommit made each insert its own (13 µs a key)
             db.execute("DELETE FROM asked")
             db.executemany("INSERT OR IGNORE INTO asked VALUES (?)", ((bytes.fromhex(k),) for k in keys[lo:lo + CHUNK]))
-            rows = db.execute("SELECT a.key, s.name, e.row FROM asked a JOIN entries e ON e.key = a.key "
-                              "JOIN shards s ON s.id = e.shard ORDER BY s.name DESC")
+            db.execute("COMMIT")
+            # CROSS JOIN: SQLite then loops over the asked keys and probes the entries' primary key; with a plain
+            # JOIN and no statistics it scanned every entry (27 s for 65,536 keys against 4M, not 0.1 s)
+            rows = db.execute("SELECT a.key, s.name, e.row FROM asked a CROSS JOIN entries e ON e.key = a.key "
+                              "CROSS JOIN shards s ON s.id = e.shard ORDER BY s.name DESC")
             for key, name, row in rows:  # oldest last: it overwrites
                 found[key.hex()] = (name, row)
         return found

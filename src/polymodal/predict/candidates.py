@@ -16,6 +16,7 @@ from ..training.data import ArrayData
 from ..training.loop import epoch_seconds
 from .budget import plan_text, too_small
 from .classical import fit_classical
+from .denoise import attach, denoised_columns, pretrain
 from .distill import SUFFIX, with_soft_targets
 from .fitting import SELECTABLE, Candidate, fit_candidate, score
 from .smote import oversample
@@ -37,6 +38,7 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
         kd = {**splits, "train": with_soft_targets(splits["train"], splits["train"].inputs["@soft"])}
     budget = p.budget_
     models = {c.name: _model(p, c) for c in cands}
+    _denoise(p, splits, models, stage)
     costs = {c.name: epoch_seconds(models[c.name], p.task_, splits["train"].only(c.columns), splits.get("val"),
                                    batch_size=p.batch_size) for c in cands} \
         if cands and (budget.active or p.progress) else {}
@@ -74,6 +76,20 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
     if budget.active and not any(c.kind in SELECTABLE for c in done):
         raise too_small(budget, costs)
     return done
+
+
+def _denoise(p, splits: dict[str, ArrayData], models: dict, stage: str) -> None:
+    """With `denoise`: one denoiser per fixed-feature column, pre-trained on this round's training rows, copied into
+    every neural candidate (predict/denoise.py)."""
+    columns = denoised_columns(p.encoders_, p.columns_) if getattr(p, "denoise", 0) and models else []
+    if not columns:
+        return
+    logger.info("%sdenoising pre-training of %s (noise %g)", stage, ", ".join(columns), p.denoise)
+    denoisers, figures = pretrain(splits["train"], splits["val"], columns, p.denoise, seed=p.seed)
+    if not stage:  # the final fit's, for the report
+        p.denoised_ = figures
+    for model in models.values():
+        attach(model, denoisers)
 
 
 def _model(p, cand: Candidate):

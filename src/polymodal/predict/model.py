@@ -27,6 +27,9 @@ class MultimodalModel(nn.Module):
         self.encoders = nn.ModuleDict({f"m{i}": encoders[c] for i, c in enumerate(self.trainable)})
         self.cached_dims = dict(sorted(cached_dims.items()))
         self.fusion = fusion
+        # optional: a denoiser in front of a cached column (predict/denoise.py), keyed by its place among them;
+        # empty (no weights, so runs saved before it load unchanged) unless a fit asked for denoising
+        self.denoisers = nn.ModuleDict()
         self.p_drop = modality_dropout
         if fusion.output_is_logits:
             self.head: nn.Module = nn.Identity()
@@ -38,11 +41,18 @@ class MultimodalModel(nn.Module):
     def modalities(self) -> list[str]:
         return sorted([*self.trainable, *self.cached_dims])
 
+    def denoiser_key(self, column: str) -> str:
+        return f"c{list(self.cached_dims).index(column)}"
+
+    def set_denoiser(self, column: str, module: nn.Module) -> None:
+        self.denoisers[self.denoiser_key(column)] = module
+
     def features(self, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         feats = {}
         for name in self.modalities:
             if name in self.cached_dims:
-                feats[name] = inputs[name]
+                key = self.denoiser_key(name)
+                feats[name] = self.denoisers[key](inputs[name]) if key in self.denoisers else inputs[name]
             else:
                 out = self.encoders[f"m{self.trainable.index(name)}"](inputs[name])
                 use_tokens = self.fusion.uses_tokens and out.tokens is not None

@@ -40,6 +40,7 @@ from .budget import Budget, check_time_limit
 from .candidates import train_once
 from .classical import DEFAULT as CLASSICAL_DEFAULT
 from .classical import classical_names
+from .denoise import attach_from_weights, check_denoise
 from .distill import Distillation, check_distill, footprint, load_teacher, teacher_logits
 from .estimate import check_estimate, cross_validate
 from .fitted import check_neural
@@ -90,6 +91,9 @@ class Predictor(Job):
     the time left, candidates without time skipped and listed; None (the default) has no limit.
     `bag_folds`: K >= 2 fits every candidate K times over K folds of the pooled training and validation rows
     and chooses on the out-of-fold predictions (predict/bagging.py); 0 (the default) fits each once.
+    `denoise`: a noise level in standard deviations (0.5 is a good start; 0, the default, is off): each column with
+    fixed features gets a denoising autoencoder in front of it, pre-trained to clean copies of its features
+    corrupted by that much Gaussian noise, then fine-tuned with every neural candidate (predict/denoise.py).
     `stream`: fit a Parquet table larger than memory batch by batch, its features memory-mapped (predict/streamed.py);
     None (the default) streams a Parquet table of a million rows or more, True always, False never.
     """
@@ -108,7 +112,7 @@ class Predictor(Job):
                  ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
                  augment: str | dict | None = None, time_limit: float | None = None, tabular: str = "group",
                  teacher=None, temperature: float = 4.0, alpha: float = 0.5, adversarial: str | None = None,
-                 epsilon: float = 0.1, stream: bool | None = None, progress: bool = True):
+                 epsilon: float = 0.1, denoise: float = 0.0, stream: bool | None = None, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -123,7 +127,7 @@ class Predictor(Job):
         self.time_limit, self.tabular = time_limit, tabular
         self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
         self.adversarial, self.epsilon = adversarial, epsilon
-        self.stream = stream
+        self.stream, self.denoise = stream, denoise
 
     @property
     def labels(self) -> list[str]:
@@ -145,7 +149,7 @@ class Predictor(Job):
             check_streamable(self, tuning_data)
         self.budget_, self.skipped_candidates_ = Budget(self.time_limit), []  # the clock starts now
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
-        self.streamed_ = None
+        self.streamed_ = self.denoised_ = None
         if streamed:
             return self._fit_streamed(data, run, resume)
         table, split_schema = self._read(data, tuning_data, run)
@@ -208,6 +212,7 @@ class Predictor(Job):
         check_unlabeled(self.unlabeled, self.bag_folds)
         parse_augment(self.augment)
         check_time_limit(self.time_limit)
+        check_denoise(self.denoise)
         check_distill(self.teacher, self.temperature, self.alpha, self.bag_folds, self.unlabeled)
         if self.adversarial is not None:
             check_attack(self.adversarial, self.epsilon)
@@ -495,7 +500,9 @@ class Predictor(Job):
                 raise PolymodalError(f"the candidate {name!r} reads {', '.join(missing)}, whose encoder this run did "
                                      "not keep (its saved model does not read them)")
             model = self._model(name, self.columns_, modality_dropout=0.0, options=self.fusion_options)
-            model.load_state_dict(load_tensors(path))
+            weights = load_tensors(path)
+            attach_from_weights(model, weights)  # its denoisers, if the fit had them
+            model.load_state_dict(weights)
             out.model_ = model.eval()
         out.fusion_, out.model_options_ = name, options_for(self._options, name)
         return out

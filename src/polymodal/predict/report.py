@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from ..report.html import Report
@@ -94,6 +95,11 @@ def _overview(report: Report, p) -> None:
                         f"fitted on at most {s['classical_rows']} training rows; every candidate is scored on every "
                         f"validation and test row. The robustness table and the modality summary use at most "
                         f"{s['eval_rows']} evaluation rows.")
+    if getattr(p, "denoised_", None):
+        report.add_table(pd.DataFrame(p.denoised_), caption="Denoising pre-training (predict/denoise.py): per column "
+                         "with fixed features, the root mean square distance of its noisy validation features from "
+                         "the clean ones, in standard deviations, before (rms_noisy) and after (rms_denoised) the "
+                         "denoiser that every neural candidate started from")
     if getattr(p, "time_limit", None):
         skipped = getattr(p, "skipped_candidates_", [])
         report.add_text(f"Time limit {p.time_limit:g} s (the fit took {getattr(p, 'fit_seconds_', 0):.0f} s): "

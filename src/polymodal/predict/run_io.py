@@ -53,6 +53,7 @@ def metrics_summary(p) -> dict:
             "comparison": p.comparison_.to_dict(orient="records"), "missing_modality": p.missing_,
             "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2),
             **({"unlabeled": p.unlabeled_} if getattr(p, "unlabeled_", {}).get("rows") else {}),
+            **({"denoise": p.denoised_} if getattr(p, "denoised_", None) else {}),
             **({"streamed": {k: v for k, v in p.streamed_.items() if k != "features"}}
                if getattr(p, "streamed_", None) else {}),
             **({"modality_importance": p.mattered_} if getattr(p, "mattered_", None) else {}),
@@ -62,6 +63,7 @@ def metrics_summary(p) -> dict:
 
 
 def load_state(p, run: Path) -> None:
+    from .denoise import attach_from_weights
     from .fitting import build_model
 
     p.schema_ = Schema.from_dict(read_json(run / "schema.json"))
@@ -87,6 +89,7 @@ def load_state(p, run: Path) -> None:
                                                options_for(model_cfg["fusion_options"], p.fusion_))
         p.model_ = build_model(p.fusion_, p.columns_, p.encoders_, model_cfg["out_dim"], hidden=p.hidden,
                                dropout=p.dropout, modality_dropout=0.0, fusion_options=p.model_options_)
+    attach_from_weights(p.model_, weights)  # denoisers (predict/denoise.py), where the fit had them
     p.model_.load_state_dict(weights)
     p.model_.eval()
     if (run / "seen.json").exists():  # runs saved before it lack it: evaluate then cannot warn
