@@ -144,3 +144,16 @@ def test_predictions_stream_batch_by_batch(fitted, tmp_path):
     df.to_parquet(tmp_path / "bad.parquet", row_group_size=100)
     with pytest.raises(ValidationError, match="row 250, column 'note'"):
         list(p.predict_proba_batches(tmp_path / "bad.parquet", batch_rows=100))
+
+
+def test_seen_rows_are_stored_as_raw_bytes_and_old_runs_still_load(fitted, tmp_path):
+    import shutil
+
+    p, folder = fitted
+    assert (folder / "run" / "seen.npy").exists() and len(p.seen_) == sum(p.split_sizes_[k] for k in ("train", "val"))
+    np.testing.assert_array_equal(pm.load(folder / "run").seen_, p.seen_)
+    old = tmp_path / "old"
+    shutil.copytree(folder / "run", old)
+    (old / "seen.npy").unlink()
+    (old / "seen.json").write_text(json.dumps({"columns": p.seen_columns_, "rows": [f"{v:016x}" for v in p.seen_]}))
+    np.testing.assert_array_equal(pm.load(old).seen_, p.seen_)
