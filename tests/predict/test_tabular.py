@@ -142,3 +142,28 @@ def test_separate_keeps_each_column_a_modality(wide):
     assert set(MEMBERS) <= set(p.columns_) and "tabular" not in p.columns_
     with pytest.raises(PolymodalError, match="unknown tabular option 'mixed'"):
         pm.Predictor("color", tabular="mixed").fit(folder / "wide.csv")
+
+
+def test_a_tensor_fusion_too_big_to_build_is_refused_or_skipped(tmp_path):
+    """Eight separate numeric columns make a fused size of 9^8: alone it is refused with the way out; among other
+    fusions it is skipped and listed, and the fit goes on."""
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    import polymodal as pm
+    from polymodal import PolymodalError
+    from polymodal.fusion.base import build_fusion
+
+    with pytest.raises(PolymodalError, match=r"fused size of 9\^8 .*low_rank"):
+        build_fusion("tensor", in_dims={f"x{i}": 4 for i in range(8)}, out_dim=2)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({f"x{i}": rng.normal(size=80) for i in range(8)})
+    df["y"] = np.where(df["x0"] > 0, "a", "b")
+    args = {"tabular": "separate", "classical": "none", "baselines": False, "epochs": 1, "progress": False,
+            "estimate": "holdout"}
+    with pytest.raises(PolymodalError, match="tensor fusion of 8 modalities"):
+        pm.Predictor("y", fusion="tensor", **args).fit(df)
+    p = pm.Predictor("y", fusion="concat,tensor", **args).fit(df)
+    assert [c.name for c in p.candidates_ if c.kind == "fusion"] == ["concat"]
+    assert [s["name"] for s in p.skipped_candidates_] == ["tensor"]

@@ -18,8 +18,11 @@ import math
 import torch
 from torch import nn
 
+from ..errors import PolymodalError
 from .base import Fusion, masked, register_fusion
 from .norm_linear import NormLinear
+
+MAX_FUSED = 1 << 20  # fused sizes above this would not fit a batch in memory (8 modalities at rank 8: 43M)
 
 
 @register_fusion("tensor")
@@ -29,6 +32,12 @@ class TensorFusion(Fusion):
     def __init__(self, in_dims: dict[str, int], out_dim: int, *, hidden: int = 128, dropout: float = 0.1,
                  rank_dim: int = 8) -> None:
         super().__init__(in_dims, out_dim)
+        fused = (rank_dim + 1) ** len(self.modalities)
+        if fused > MAX_FUSED:
+            raise PolymodalError(f"tensor fusion of {len(self.modalities)} modalities at rank_dim {rank_dim} has a "
+                                 f"fused size of {rank_dim + 1}^{len(self.modalities)} = {fused:.3g}, above "
+                                 f"{MAX_FUSED:,}; use low_rank, fewer modalities (numbers and categories as one "
+                                 "`tabular` group: --tabular group), or a smaller rank_dim")
         # tanh keeps each factor in [-1, 1], so products of M of them cannot blow up.
         self.proj = nn.ModuleList(
             NormLinear(self.in_dims[m], rank_dim, nn.Tanh())

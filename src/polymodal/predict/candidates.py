@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..errors import PolymodalError
 from ..training.data import ArrayData
 from ..training.loop import epoch_seconds
 from .budget import plan_text, too_small
@@ -37,7 +38,7 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
         cands += [Candidate(f"{c.name}{SUFFIX}", "fusion", c.fusion, c.columns) for c in cands if c.kind == "fusion"]
         kd = {**splits, "train": with_soft_targets(splits["train"], splits["train"].inputs["@soft"])}
     budget = p.budget_
-    models = {c.name: _model(p, c) for c in cands}
+    models = _buildable(p, cands, stage)
     _denoise(p, splits, models, stage)
     costs = {c.name: epoch_seconds(models[c.name], p.task_, splits["train"].only(c.columns), splits.get("val"),
                                    batch_size=p.batch_size) for c in cands} \
@@ -76,6 +77,22 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
     if budget.active and not any(c.kind in SELECTABLE for c in done):
         raise too_small(budget, costs)
     return done
+
+
+def _buildable(p, cands: list[Candidate], stage: str) -> dict:
+    """A fresh model per candidate. Among several fusions, one that cannot be built for these columns (tensor
+    fusion over many modalities) is skipped and listed with its reason; the only fusion asked for raises."""
+    models = {}
+    for cand in list(cands):
+        try:
+            models[cand.name] = _model(p, cand)
+        except PolymodalError as exc:
+            if len(p._fusions()) < 2:
+                raise
+            p.skipped_candidates_.append({"stage": stage, "name": cand.name, "reason": str(exc)})
+            logger.info("%sskipped %s: %s", stage, cand.name, exc)
+            cands.remove(cand)
+    return models
 
 
 def _denoise(p, splits: dict[str, ArrayData], models: dict, stage: str) -> None:

@@ -100,6 +100,10 @@ def _overview(report: Report, p) -> None:
                          "with fixed features, the root mean square distance of its noisy validation features from "
                          "the clean ones, in standard deviations, before (rms_noisy) and after (rms_denoised) the "
                          "denoiser that every neural candidate started from")
+    unbuilt = [s for s in getattr(p, "skipped_candidates_", []) if not getattr(p, "time_limit", None)]
+    if unbuilt:
+        report.add_text(f"{len(unbuilt)} candidate(s) skipped: "
+                        + "; ".join(f"{s['stage']}{s['name']} ({s['reason']})" for s in unbuilt) + ".")
     if getattr(p, "time_limit", None):
         skipped = getattr(p, "skipped_candidates_", [])
         report.add_text(f"Time limit {p.time_limit:g} s (the fit took {getattr(p, 'fit_seconds_', 0):.0f} s): "
