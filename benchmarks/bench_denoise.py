@@ -27,6 +27,7 @@ from bench_accuracy import SETUPS
 from bench_baselines import table_for
 from common import command_line, head, mean_std, publish, stored
 from polymodal import Predictor
+from polymodal.data.table import read_table
 from polymodal.encoders.materialize import is_cached
 from polymodal.paths import home
 from polymodal.tasks import encode_targets
@@ -35,8 +36,9 @@ from polymodal.training.loop import predict_logits
 
 def noisy_accuracy(p: Predictor, table: Path, levels: list[float], seed: int) -> dict[str, float]:
     df = pd.read_parquet(table)
-    _, train = p._inputs(df[df["split"] == "train"])
-    _, test = p._inputs(df[df["split"] == "test"])
+    part = {k: read_table(df[df["split"] == k], base_dir=table.parent) for k in ("train", "test")}  # media paths
+    _, train = p._inputs(part["train"])
+    _, test = p._inputs(part["test"])
     targets = encode_targets(p.task_, df[df["split"] == "test"].reset_index(drop=True))
     cached = [c for c in p.columns_ if is_cached(p.encoders_[c])]
     out = {}
