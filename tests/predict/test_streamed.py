@@ -123,11 +123,6 @@ def test_a_streamed_regression(tmp_path):
 
 
 def test_predictions_stream_batch_by_batch(fitted, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.launch import child_env
-
     p, folder = fitted
     df = pd.read_parquet(folder / "t.parquet").drop(index=[5, 7]).reset_index(drop=True)
     df.to_parquet(tmp_path / "clean.parquet", row_group_size=100)
@@ -135,10 +130,10 @@ def test_predictions_stream_batch_by_batch(fitted, tmp_path):
     batches = list(p.predict_proba_batches(tmp_path / "clean.parquet", with_ids=True, batch_rows=100))
     assert len(batches) == 6
     pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole, atol=1e-6)
-    done = subprocess.run([sys.executable, "-m", "polymodal", "predict", str(folder / "run"),
-                           str(tmp_path / "clean.parquet"), "--stream", "-o", str(tmp_path / "out.parquet")],
-                          env=child_env(), capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    from polymodal.cli import main as cli  # in this process: a child would load torch and MiniLM again
+
+    assert cli(["predict", str(folder / "run"), str(tmp_path / "clean.parquet"), "--stream", "-o",
+                str(tmp_path / "out.parquet")]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), whole, atol=1e-6)
     df.loc[250, "note"] = " "
     df.to_parquet(tmp_path / "bad.parquet", row_group_size=100)
