@@ -89,6 +89,16 @@ def convert(src: str | Path, dst: str | Path, *, row_group_rows: int = ROW_GROUP
     return {"rows": rows, "row_groups": -(-rows // row_group_rows), "seconds": time.perf_counter() - started}
 
 
+def parquet_path(data) -> Path | None:
+    """`data` as a Parquet file or a folder of Parquet files, else None."""
+    if not isinstance(data, str | Path):
+        return None
+    path = Path(data).expanduser()
+    if path.is_dir():
+        return path if any(path.glob("*.parquet")) else None
+    return path if path.suffix.lower() in (".parquet", ".pq") and path.is_file() else None
+
+
 class StreamTable:
     """A Parquet file or folder read in batches (see the module's doc)."""
 

@@ -205,13 +205,12 @@ class _Source:
     else read whole (it fits in memory, or `read_table` could not have read it)."""
 
     def __init__(self, source, sample_rows: int, batch_rows: int):
-        from ..data.stream import StreamTable
+        from ..data.stream import StreamTable, parquet_path
         from ..data.table import read_table
         from ..schema import detect_schema
 
-        path = Path(source).expanduser() if isinstance(source, str | Path) else None
-        if path is not None and ((path.is_dir() and any(path.glob("*.parquet"))) or
-                                 path.suffix.lower() in (".parquet", ".pq")):
+        path = parquet_path(source)
+        if path is not None:
             self.stream, self.table = StreamTable(path, batch_rows=batch_rows), None
             sample = self.stream.sample(sample_rows)
             self.rows, self.source, self.base_dir = len(self.stream), str(path), self.stream.base_dir

@@ -638,8 +638,7 @@ class Predictor(Job):
                               batch_rows: int = 65_536):
         """`predict_proba` of a Parquet table larger than memory, one DataFrame per `batch_rows` rows in the table's
         order (data/stream.py), so memory follows a batch. Any other table is predicted whole, as one batch."""
-        from ..data.stream import StreamTable
-        from .streamed import parquet_path
+        from ..data.stream import StreamTable, parquet_path
 
         path = parquet_path(data)
         if path is None:

@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 
 from ..data.splits import VAL_NAMES
-from ..data.stream import StreamTable, hash_split
+from ..data.stream import StreamTable, hash_split, parquet_path
 from ..data.table import Table
 from ..data.validate import validate
 from ..errors import PolymodalError, ValidationError
@@ -57,16 +57,6 @@ BATCH_ROWS = 65_536  # rows per batch of either pass
 CLASSICAL_ROWS = 100_000  # training (and validation) rows the classical candidates are fitted (and tuned) on
 EVAL_ROWS = 50_000  # evaluation rows of the robustness table and the modality summary
 PARTS = ("train", "val", "test")
-
-
-def parquet_path(data) -> Path | None:
-    """`data` as a Parquet file or a folder of Parquet files, else None."""
-    if not isinstance(data, str | Path):
-        return None
-    path = Path(data).expanduser()
-    if path.is_dir():
-        return path if any(path.glob("*.parquet")) else None
-    return path if path.suffix.lower() in (".parquet", ".pq") and path.is_file() else None
 
 
 def wants_stream(stream: bool | None, data) -> bool:
