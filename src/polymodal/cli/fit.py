@@ -50,7 +50,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
                    "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
                    "tabular": "tabular", "stream": "stream", "denoise": "denoise", "adversarial": "adversarial",
-                   "epsilon": "epsilon",
+                   "epsilon": "epsilon", "warm_start": "warm_start", "replay": "replay",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -68,6 +68,28 @@ KINDS = {"predictor": (PREDICTOR_FLAGS, report_predictor), "captioner": (caption
          "generator": (generate.FIT_FLAGS, generate.report_fit)}
 
 
+RUN_KEEPS = ("fusion", "fusion_option", "classical", "no_baselines", "hidden", "tabular", "encoders", "encoder_mode")
+
+
+def _warm_flags(given: dict, args: argparse.Namespace) -> None:
+    """--warm-start RUN: the run's label(s) when --label is left out; the flags that shape the run's candidates are
+    the run's, so giving one is refused rather than ignored."""
+    from pathlib import Path
+
+    from ..runs.files import read_json
+    from ..schema import Schema
+
+    kept = [flag_name(d, args) for d in RUN_KEEPS if d in given]
+    if kept:
+        raise PolymodalError(f"{', '.join(kept)}: a warm start continues the run's own candidates and encoders; "
+                             "leave these out (or fit from scratch)")
+    schema = Path(given["warm_start"]) / "schema.json"
+    if "label" not in given:
+        if not schema.exists():
+            raise PolymodalError(f"--warm-start {given['warm_start']}: not a predictor's run folder (no {schema.name})")
+        given["label"] = Schema.from_dict(read_json(schema)).labels
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     config = read_config(args.config) if args.config else {}
     task = args.task if args.task is not None else config.get("task")
@@ -82,6 +104,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise PolymodalError(f"{flag_name(dest, args)} is not an option of --task {task or 'auto'} "
                                  "(see polymodal fit --help)")
     more = {"tuning_data": given.pop("val")} if "val" in given else {}
+    if "warm_start" in given:
+        _warm_flags(given, args)
     if kind == "captioner":
         config = {k: v for k, v in config.items() if not (k == "task" and v == "caption")}
     elif args.task is not None:
@@ -143,6 +167,12 @@ def add_parser(sub) -> None:
     default(p.add_argument("--stream", action=argparse.BooleanOptionalAction, help="a table larger than memory: read "
                            "the Parquet table batch by batch and train on memory-mapped features (default: on for a "
                            "Parquet table of 1M rows or more)"), predictor="stream")
+    p.add_argument("--warm-start", metavar="RUN", help="an online update: continue the predictor run RUN on this "
+                   "table's rows, its schema, encoders, label set and candidates kept, each neural candidate from its "
+                   "saved weights, with the run's replay reservoir trained on beside the new rows")
+    default(p.add_argument("--replay", type=int, metavar="ROWS", help="the replay reservoir the run keeps (a uniform "
+                           "sample of every row fitted on) and an update replays; 0 keeps and replays none"),
+            predictor="replay")
     default(p.add_argument("--time-limit", type=float, metavar="SECONDS", help="a budget for the whole fit: "
                            "classical candidates first, then the neural ones cheapest first with the epochs that fit, "
                            "skipping those without time for one (listed); the best finished one is saved"),

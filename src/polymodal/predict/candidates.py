@@ -111,8 +111,11 @@ def _denoise(p, splits: dict[str, ArrayData], models: dict, stage: str) -> None:
 
 def _model(p, cand: Candidate):
     fusion = cand.kind == "fusion"  # baselines keep their fusion's defaults
-    return p._model(cand.fusion, cand.columns, modality_dropout=p.modality_dropout if fusion else 0.0,
-                    options=p._options if fusion else None)
+    model = p._model(cand.fusion, cand.columns, modality_dropout=p.modality_dropout if fusion else 0.0,
+                     options=p._options if fusion else None)
+    if getattr(p, "warm_", None) is not None:  # an online update: from the run's saved weights (predict/warm.py)
+        p.warm_.load_into(cand.name, model)
+    return model
 
 
 def _classical(p, splits: dict[str, ArrayData], stage: str) -> list[Candidate]:

@@ -34,7 +34,8 @@ from ..training.augment import VIEWS, BatchAugmenter, check_columns, parse_augme
 from ..training.data import ArrayData
 from ..training.loop import predict_logits
 from ..training.settings import check_settings
-from . import explain, run_io
+from . import explain, run_io, warm
+from . import replay as reservoir
 from .bagging import bag, check_bag_folds
 from .budget import Budget, check_time_limit
 from .candidates import train_once
@@ -46,6 +47,7 @@ from .estimate import check_estimate, cross_validate
 from .fitted import check_neural
 from .fitting import SELECTABLE, Candidate, build_model, score
 from .model import MultimodalModel
+from .replay import DEFAULT_SIZE as DEFAULT_REPLAY
 from .seen import fingerprint_columns, fingerprints, seen_mask
 from .selection import ensemble_selection
 from .streamed import EVAL_ROWS, bounded, check_streamable, fit_streamed, wants_stream
@@ -96,6 +98,12 @@ class Predictor(Job):
     corrupted by that much Gaussian noise, then fine-tuned with every neural candidate (predict/denoise.py).
     `stream`: fit a Parquet table larger than memory batch by batch, its features memory-mapped (predict/streamed.py);
     None (the default) streams a Parquet table of a million rows or more, True always, False never.
+    `warm_start`: a fitted predictor run (or its folder) to continue on `data`'s rows, an online update
+    (predict/warm.py): the run's schema, encoders, label set and candidates are kept, each neural candidate starts from
+    its saved weights, and the run's replay reservoir is trained and chosen on beside the new rows; `fusion`,
+    `classical`, `baselines`, `fusion_options`, `hidden`, `dropout` and `tabular` are then the run's.
+    `replay`: the rows of the replay reservoir the run keeps for later updates (a uniform sample of every row fitted
+    on, predict/replay.py), and an update replays; 0 keeps none (an update then fine-tunes on the new rows alone).
     """
 
     kind = "predictor"
@@ -112,7 +120,8 @@ class Predictor(Job):
                  ensemble: bool = True, bag_folds: int = 0, unlabeled: str = "ignore",
                  augment: str | dict | None = None, time_limit: float | None = None, tabular: str = "group",
                  teacher=None, temperature: float = 4.0, alpha: float = 0.5, adversarial: str | None = None,
-                 epsilon: float = 0.1, denoise: float = 0.0, stream: bool | None = None, progress: bool = True):
+                 epsilon: float = 0.1, denoise: float = 0.0, stream: bool | None = None, warm_start=None,
+                 replay: int = DEFAULT_REPLAY, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -128,6 +137,7 @@ class Predictor(Job):
         self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
         self.adversarial, self.epsilon = adversarial, epsilon
         self.stream, self.denoise = stream, denoise
+        self.warm_start, self.replay = warm_start, replay
 
     @property
     def labels(self) -> list[str]:
@@ -149,9 +159,11 @@ class Predictor(Job):
             check_streamable(self, tuning_data)
         self.budget_, self.skipped_candidates_ = Budget(self.time_limit), []  # the clock starts now
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
-        self.streamed_ = self.denoised_ = None
+        self.streamed_ = self.denoised_ = self.warm_ = self.warm_info_ = None
         if streamed:
             return self._fit_streamed(data, run, resume)
+        if self.warm_start is not None:
+            return self._fit_warm(data, run, resume)
         table, split_schema = self._read(data, tuning_data, run)
         parts, kind = self._split(table, split_schema)
         self.task_ = make_task(table.df.iloc[parts["train"]], self.labels, kind=self.task, imbalance=self.imbalance,
@@ -166,6 +178,7 @@ class Predictor(Job):
             self.unlabeled_arrays_ = materialize(self.unlabeled_table_, self.schema_, self.encoders_,
                                                  progress=self.progress)
         splits = {k: data_all.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
+        self.replay_ = reservoir.draw(None, data_all, parts, self.replay, warm.plan(self), seed=self.seed)
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self._estimate(kind, table, parts, data_all)
         self.candidates_, best = self._fit_candidates(splits, run, resume)
@@ -184,10 +197,22 @@ class Predictor(Job):
         self._finish_fit(run)
         return self
 
+    def _fit_warm(self, data, run: Path | None, resume: bool) -> Predictor:
+        """An online update of the run `warm_start` on `data`'s rows (predict/warm.py)."""
+        splits = warm.start(self, data, run)
+        self.candidates_, best = self._fit_candidates(splits, run, resume)
+        self.history_ = {c.name: c.history for c in self.candidates_}
+        self._choose_best(best)
+        self.missing_ = self._missing_modality(splits)
+        self.mattered_ = self._mattered(splits[self.eval_split_])
+        warm.before_after(self)
+        self._finish_fit(run)
+        return self
+
     def _fit_streamed(self, data, run: Path | None, resume: bool) -> Predictor:
         """The fit of a table larger than memory (predict/streamed.py): the same candidates, selection and report,
         on memory-mapped features; robustness and the modality summary on a bounded sample of the evaluation rows."""
-        self.distill_task_ = self.distilled_ = None
+        self.distill_task_ = self.distilled_ = self.replay_ = None
         splits = fit_streamed(self, data, run, resume)
         self.candidates_, best = self._fit_candidates(splits, run, resume)
         self.history_ = {c.name: c.history for c in self.candidates_}
@@ -213,6 +238,7 @@ class Predictor(Job):
         parse_augment(self.augment)
         check_time_limit(self.time_limit)
         check_denoise(self.denoise)
+        warm.check(self, tuning_data)
         check_distill(self.teacher, self.temperature, self.alpha, self.bag_folds, self.unlabeled)
         if self.adversarial is not None:
             check_attack(self.adversarial, self.epsilon)

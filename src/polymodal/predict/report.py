@@ -27,6 +27,7 @@ def write_run_report(p, run: Path) -> Path:
     monitor = p.task_.monitor
     report = Report(f"polymodal run: predict {', '.join(p.labels)}")
     _overview(report, p)
+    _warm(report, p, plots, monitor)
     _comparison(report, p, plots, monitor)
     _missing(report, p, plots, monitor)
     _mattered(report, p, plots)
@@ -109,6 +110,31 @@ def _overview(report: Report, p) -> None:
         report.add_text(f"Time limit {p.time_limit:g} s (the fit took {getattr(p, 'fit_seconds_', 0):.0f} s): "
                         + ("every candidate ran." if not skipped else f"{len(skipped)} candidate(s) skipped: "
                            + "; ".join(f"{s['stage']}{s['name']} ({s['reason']})" for s in skipped) + "."))
+
+
+def _warm(report: Report, p, plots: Path, monitor: str) -> None:
+    info = getattr(p, "warm_info_", None)
+    if not info:
+        return
+    report.add_heading("Online update")
+    new, replayed, after = info["new_rows"], info["replayed"], info["reservoir_after"]
+    started = ", ".join(f"`{n}`" for n in info.get("warm_started", [])) or "none (no saved weights matched)"
+    report.add_text(f"A warm start from `{info['from']}` on {new['train']} new training, {new['val']} validation and "
+                    f"{new['test']} test rows, with {replayed['train']} training and {replayed['val']} validation rows "
+                    f"of the run's replay reservoir beside them (experience replay; predict/warm.py). Candidates "
+                    f"continued from their saved weights: {started}; classical ones were refitted. "
+                    + (f"The reservoir now holds {after['rows']} rows, a uniform sample of the {after['seen']} rows "
+                       "fitted on so far." if after else "No reservoir is kept (replay=0)."))
+    rows = info.get("before_after", [])
+    if rows:
+        bars = [{"name": r["rows"], "condition": r["model"], monitor: r[monitor]} for r in rows]
+        path = plot_missing_modality(bars, plots / "warm_start.png", monitor, title=f"{monitor} before and after the "
+                                     "update", legend="model")
+        report.add_image(path, "The run's model before the update and the saved model after it: on the new "
+                               "evaluation rows (what it learned) and on the reservoir's validation rows of earlier "
+                               "fits (what it kept; those rows chose the earlier model, so its figure there is "
+                               "optimistic, and they also chose this one)")
+        report.add_table(rows, caption="Before and after the update")
 
 
 def _comparison(report: Report, p, plots: Path, monitor: str) -> None:

@@ -35,6 +35,9 @@ def save_state(p, run: Path) -> None:
                                     "out_dim": p.task_.out_dim,
                                     **({"members": members, "combine": p.model_.combine} if members else {})})
     save_tensors(p.model_.state_dict(), run / "weights.safetensors")
+    from . import replay
+
+    replay.save(getattr(p, "replay_", None), p.encoders_, run)  # RUN/replay/, for online updates (warm.py)
     if getattr(p, "seen_", None) is not None:  # the rows the fit used, for evaluate's warning (predict/seen.py)
         # the fingerprints as 8 raw bytes each in seen.npy (a streamed fit of 10M rows has 10M: 80 MB there, where
         # hex strings in JSON took 180 MB and seconds to parse)
@@ -62,6 +65,7 @@ def metrics_summary(p) -> dict:
                if getattr(p, "streamed_", None) else {}),
             **({"modality_importance": p.mattered_} if getattr(p, "mattered_", None) else {}),
             **({"distillation": p.distilled_} if getattr(p, "distilled_", None) else {}),
+            **({"warm_start": p.warm_info_} if getattr(p, "warm_info_", None) else {}),
             **({"time_limit": {"seconds": p.time_limit, "skipped": p.skipped_candidates_}}
                if getattr(p, "time_limit", None) else {})}
 

@@ -150,10 +150,12 @@ def plot_comparison(rows: list[dict], path: str | Path, metric: str, title: str)
     return _save(fig, path)
 
 
-def plot_missing_modality(rows: list[dict], path: str | Path, metric: str) -> Path:
+def plot_missing_modality(rows: list[dict], path: str | Path, metric: str, title: str | None = None,
+                          legend: str = "condition") -> Path:
     """Grouped bars: `metric` per model (groups) under each condition (bars), e.g. "all
     modalities", "without image". Rows are {"name", "condition", metric}; the order of
-    first appearance sets the order of models and conditions."""
+    first appearance sets the order of models and conditions. Other grouped comparisons pass their `title` and
+    `legend` (an online update's rows before and after it)."""
     if not rows:
         raise PolymodalError("no rows to plot")
     names = list(dict.fromkeys(str(r["name"]) for r in rows))
@@ -172,11 +174,11 @@ def plot_missing_modality(rows: list[dict], path: str | Path, metric: str) -> Pa
         if table.size <= 24:
             ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
     ax.set_xticks(x, labels=names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
-    ax.set(ylabel=metric, title=f"{metric} when a modality is missing")
+    ax.set(ylabel=metric, title=title or f"{metric} when a modality is missing")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.margins(y=0.1)
-    ax.legend(title="condition", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the bars
+    ax.legend(title=legend, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the bars
     return _save(fig, path)
 
 
