@@ -51,6 +51,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
                    "tabular": "tabular", "stream": "stream", "denoise": "denoise", "adversarial": "adversarial",
                    "epsilon": "epsilon", "warm_start": "warm_start", "replay": "replay",
+                   "dp_epsilon": "dp_epsilon", "dp_delta": "dp_delta", "dp_clip": "dp_clip",
                    "overrides": "overrides", **TRAINING}
 
 
@@ -167,6 +168,13 @@ def add_parser(sub) -> None:
     default(p.add_argument("--stream", action=argparse.BooleanOptionalAction, help="a table larger than memory: read "
                            "the Parquet table batch by batch and train on memory-mapped features (default: on for a "
                            "Parquet table of 1M rows or more)"), predictor="stream")
+    p.add_argument("--dp-epsilon", type=float, metavar="E", help="differential privacy: train the one fusion by DP-SGD "
+                   "(Opacus) within a privacy budget of E (1 to 10 are common; the epsilon spent is reported); no "
+                   "baselines or classical candidates are fitted")
+    default(p.add_argument("--dp-delta", type=float, metavar="D", help="the privacy budget's delta, far below "
+                           "1 / rows"), predictor="dp_delta")
+    default(p.add_argument("--dp-clip", type=float, metavar="NORM", help="the bound on each row's gradient norm under "
+                           "--dp-epsilon"), predictor="dp_clip")
     p.add_argument("--warm-start", metavar="RUN", help="an online update: continue the predictor run RUN on this "
                    "table's rows, its schema, encoders, label set and candidates kept, each neural candidate from its "
                    "saved weights, with the run's replay reservoir trained on beside the new rows")

@@ -20,6 +20,7 @@ from .classical import fit_classical
 from .denoise import attach, denoised_columns, pretrain
 from .distill import SUFFIX, with_soft_targets
 from .fitting import SELECTABLE, Candidate, fit_candidate, score
+from .private import privacy_for
 from .smote import oversample
 from .streamed import CLASSICAL_ROWS, bounded
 
@@ -31,7 +32,7 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
     if getattr(p.task_, "imbalance", None) == "smote":  # this round's training rows only (predict/smote.py)
         splits = {**splits, "train": oversample(splits["train"], p.columns_, seed=p.seed)}
     cands = [Candidate(f, "fusion", f, p.columns_) for f in p._fusions()]
-    if p.baselines and len(p.columns_) > 1 and cands:  # each modality alone: what fusion adds
+    if p.baselines and len(p.columns_) > 1 and cands and p.dp_epsilon is None:  # each modality alone: what fusion adds
         cands += [Candidate(f"only:{c}", "unimodal", "concat", [c]) for c in p.columns_]
     taught = "@soft" in splits["train"].inputs  # a teacher's log-probabilities ride with the rows (distill.py)
     if taught:  # each fusion again, learning from the teacher too: the same start, another loss
@@ -70,7 +71,8 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
         student = taught and cand.name.endswith(SUFFIX)
         fit_candidate(cand, p.distill_task_ if student else p.task_, kd if student else splits, workdir=workdir,
                       resume=resume, model=models.pop(cand.name),
-                      train_args={**train_args, "epochs": epochs, "on_epoch_end": p.log_.stage(stage + cand.name)})
+                      train_args={**train_args, "epochs": epochs, "on_epoch_end": p.log_.stage(stage + cand.name),
+                                  "privacy": privacy_for(p)})
         done.append(cand)
     if not budget.active:
         done += _classical(p, splits, stage)

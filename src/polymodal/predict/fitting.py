@@ -41,6 +41,7 @@ class Candidate:
     parts: list[dict] = field(default_factory=list)  # an ensemble's or a bag's members: name, kind, fusion, ...
     # the logits and targets it was chosen on, when not the validation split's (a bag's out-of-fold predictions)
     selection: tuple | None = None
+    privacy: dict | None = None  # a private fit's budget, noise and epsilon spent (training/private.py)
 
 
 def build_model(fusion: str, columns: list[str], encoders: dict[str, Encoder], out_dim: int, *,
@@ -83,6 +84,7 @@ def fit_candidate(cand: Candidate, task: Task, data: dict[str, ArrayData], *, wo
         saved = read_json(done)
         model.load_state_dict(load_tensors(done.with_suffix(".safetensors")))
         cand.history, cand.seconds, cand.best_epoch = saved["history"], saved["seconds"], saved["best_epoch"]
+        cand.privacy = saved.get("privacy")
     else:
         ckpt = workdir / "checkpoints" / _slug(cand.name) if workdir else None
         started = time.time()
@@ -90,11 +92,14 @@ def fit_candidate(cand: Candidate, task: Task, data: dict[str, ArrayData], *, wo
                              checkpoint_dir=ckpt, resume=resume, desc=cand.name, **train_args)
         model.load_state_dict(best)
         cand.history, cand.best_epoch = result.history, result.best_epoch
+        privacy = train_args.get("privacy")
+        cand.privacy = privacy.figures() if privacy is not None else None
         cand.seconds = result.seconds if result.resumed_from is not None else time.time() - started
         if done is not None:
             done.parent.mkdir(parents=True, exist_ok=True)
             save_tensors(model.state_dict(), done.with_suffix(".safetensors"))
-            write_json(done, {"history": cand.history, "seconds": cand.seconds, "best_epoch": cand.best_epoch})
+            write_json(done, {"history": cand.history, "seconds": cand.seconds, "best_epoch": cand.best_epoch,
+                              **({"privacy": cand.privacy} if cand.privacy else {})})
     score(cand, task, data)
     return cand
 

@@ -47,6 +47,7 @@ from .estimate import check_estimate, cross_validate
 from .fitted import check_neural
 from .fitting import SELECTABLE, Candidate, build_model, score
 from .model import MultimodalModel
+from .private import check_private
 from .replay import DEFAULT_SIZE as DEFAULT_REPLAY
 from .seen import fingerprint_columns, fingerprints, seen_mask
 from .selection import ensemble_selection
@@ -104,6 +105,10 @@ class Predictor(Job):
     `classical`, `baselines`, `fusion_options`, `hidden`, `dropout` and `tabular` are then the run's.
     `replay`: the rows of the replay reservoir the run keeps for later updates (a uniform sample of every row fitted
     on, predict/replay.py), and an update replays; 0 keeps none (an update then fine-tunes on the new rows alone).
+    `dp_epsilon`: differential privacy (predict/private.py): the one fusion is trained by DP-SGD (Opacus) within the
+    budget (`dp_epsilon`, `dp_delta`), each row's gradient clipped to norm `dp_clip`; the unimodal baselines and the
+    classical candidates, which would spend more budget or have no private fit, are not fitted. The epsilon spent is
+    in metrics.json and the report. None (the default) is off.
     """
 
     kind = "predictor"
@@ -121,7 +126,8 @@ class Predictor(Job):
                  augment: str | dict | None = None, time_limit: float | None = None, tabular: str = "group",
                  teacher=None, temperature: float = 4.0, alpha: float = 0.5, adversarial: str | None = None,
                  epsilon: float = 0.1, denoise: float = 0.0, stream: bool | None = None, warm_start=None,
-                 replay: int = DEFAULT_REPLAY, progress: bool = True):
+                 replay: int = DEFAULT_REPLAY, dp_epsilon: float | None = None, dp_delta: float = 1e-5,
+                 dp_clip: float = 1.0, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -138,6 +144,7 @@ class Predictor(Job):
         self.adversarial, self.epsilon = adversarial, epsilon
         self.stream, self.denoise = stream, denoise
         self.warm_start, self.replay = warm_start, replay
+        self.dp_epsilon, self.dp_delta, self.dp_clip = dp_epsilon, dp_delta, dp_clip
 
     @property
     def labels(self) -> list[str]:
@@ -239,6 +246,7 @@ class Predictor(Job):
         check_time_limit(self.time_limit)
         check_denoise(self.denoise)
         warm.check(self, tuning_data)
+        check_private(self, tuning_data)
         check_distill(self.teacher, self.temperature, self.alpha, self.bag_folds, self.unlabeled)
         if self.adversarial is not None:
             check_attack(self.adversarial, self.epsilon)
@@ -398,6 +406,8 @@ class Predictor(Job):
         return check_weights([self.label_weights.get(c, 1.0) for c in self.labels], self.labels)
 
     def _classical(self) -> list[str]:
+        if self.dp_epsilon is not None:  # a private fit trains one model (predict/private.py)
+            return []
         names = [n.strip() for n in str(self.classical).split(",") if n.strip() and n.strip() != "none"]
         unknown = [n for n in names if n not in classical_names()]
         if unknown:

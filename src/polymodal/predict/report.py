@@ -101,6 +101,17 @@ def _overview(report: Report, p) -> None:
                          "with fixed features, the root mean square distance of its noisy validation features from "
                          "the clean ones, in standard deviations, before (rms_noisy) and after (rms_denoised) the "
                          "denoiser that every neural candidate started from")
+    privacy = getattr(p.best_, "privacy", None)
+    if privacy:
+        report.add_text(f"**Differentially private** (DP-SGD through Opacus, training/private.py): the model's "
+                        f"weights are ({privacy['epsilon_spent']:.3g}, {privacy['delta']:g})-differentially private "
+                        f"with respect to each training row (target epsilon {privacy['epsilon_target']:g}; "
+                        f"{privacy['steps']} steps of Poisson-sampled batches at rate {privacy['sample_rate']:.4g}, "
+                        f"each row's gradient clipped to norm {privacy['max_grad_norm']:g}, Gaussian noise multiplier "
+                        f"{privacy['noise_multiplier']:.3g}; Renyi-DP accounting). Not covered: the validation rows "
+                        "that chose the epoch, and statistics an encoder prepared from the training rows (the "
+                        "standardisation of numbers, a trained tokenizer's vocabulary). No baseline or classical "
+                        "candidate was fitted: each would spend budget of its own.")
     unbuilt = [s for s in getattr(p, "skipped_candidates_", []) if not getattr(p, "time_limit", None)]
     if unbuilt:
         report.add_text(f"{len(unbuilt)} candidate(s) skipped: "

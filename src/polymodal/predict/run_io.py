@@ -66,6 +66,7 @@ def metrics_summary(p) -> dict:
             **({"modality_importance": p.mattered_} if getattr(p, "mattered_", None) else {}),
             **({"distillation": p.distilled_} if getattr(p, "distilled_", None) else {}),
             **({"warm_start": p.warm_info_} if getattr(p, "warm_info_", None) else {}),
+            **({"privacy": p.best_.privacy} if getattr(p.best_, "privacy", None) else {}),
             **({"time_limit": {"seconds": p.time_limit, "skipped": p.skipped_candidates_}}
                if getattr(p, "time_limit", None) else {})}
 

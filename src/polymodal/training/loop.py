@@ -141,9 +141,10 @@ def _order(n: int, seed: int, epoch: int, weights: torch.Tensor | None) -> torch
 
 def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_size: int, clip: float,
            order: torch.Tensor, device: torch.device, bar=None, shown: dict | None = None,
-           augment: Callable | None = None, adversarial: tuple[str, float] | None = None) -> float:
+           augment: Callable | None = None, adversarial: tuple[str, float] | None = None, private=None) -> float:
     """One pass over `order`; the loss averaged over its samples. `bar` (tqdm) advances a step at a
-    time and shows the running loss, read at most every `LIVE_SECONDS` beside `shown`."""
+    time and shows the running loss, read at most every `LIVE_SECONDS` beside `shown`. `private`
+    (training/private.py): DP-SGD, batches drawn by Poisson sampling (as many as `order` would make) instead."""
     model.train()
     last_read = time.monotonic()
     w = dist.world()
@@ -151,8 +152,16 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
     # The loss is summed as a tensor and read once per epoch: `.item()` every step waits for
     # the device (a GPU stall per step; on CPU it is merely free).
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+    if private is not None:  # seeded by the order's first rows: a function of (seed, epoch), as the order is
+        g = torch.Generator().manual_seed(int(order[: 4].sum()) * 31 + len(order))
+        batches = private.batches(steps_per_epoch(len(order), batch_size), g)
+    else:
+        batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    forward = private.module if private is not None else model
+    for idx in batches:
+        if private is not None and len(idx) < 2:  # nothing (or one row) sampled: no update, the step still counts
+            private.stepped()
+            continue
         if len(idx) < max(2, w.size) and batch_size > 1 and len(order) > 1:
             continue  # a trailing batch of one breaks normalisation layers and says little
         global_idx, idx = idx, dist.local_rows(idx, w)  # under torchrun: this rank's slice of the batch
@@ -161,7 +170,7 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
         if augment is not None:  # training/augment.py: transforms of trainable inputs, then mixup
             inputs, masks, mix = augment(inputs, masks)
         with _autocast(device):
-            logits = model(to_device(inputs, device), to_device(masks, device))
+            logits = forward(to_device(inputs, device), to_device(masks, device))
         out = _step(task, _to_float(logits), to_device(targets, device), w, len(global_idx))
         if mix is not None:  # mixup: the lambda-weighted losses against both rows' targets
             lam, perm = mix
@@ -184,10 +193,14 @@ def _epoch(model, task: Task, data: ArrayData, optimizer, scheduler, *, batch_si
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         dist.sync_gradients(params, w)  # the sum of the ranks' parts: the whole batch's gradient
-        if clip > 0:
+        if clip > 0 and private is None:  # DP-SGD clips each row's gradient instead
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        if private is not None:
+            private.before_step(len(idx))
         optimizer.step()
         scheduler.step()
+        if private is not None:
+            private.stepped()
         total += out.loss.detach() * len(global_idx)
         count += len(global_idx)
         if bar is not None:
@@ -246,13 +259,14 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
           checkpoint_dir: Path | None = None, resume: bool = False, progress: bool = True,
           desc: str = "training", on_epoch_end: Callable[[dict], None] | None = None,
           augment: Callable | None = None, deadline: float | None = None,
-          adversarial: tuple[str, float] | None = None) -> tuple[TrainResult, dict[str, torch.Tensor]]:
+          adversarial: tuple[str, float] | None = None, privacy=None) -> tuple[TrainResult, dict[str, torch.Tensor]]:
     """Train in place; return the result and the best weights (by `task.monitor` on validation).
     `on_epoch_end` receives each epoch's history row (the run's log.csv); `augment` each training batch
     (training/augment.py's `BatchAugmenter`). `deadline` (a `time.monotonic()` value): no epoch starts that
     the last one's duration says would end after it (a time budget, predict/budget.py); the first always
     runs. `adversarial` ("fgsm" | "pgd", epsilon): each batch's loss averages the clean batch's and an attacked
-    copy's (training/adversarial.py)."""
+    copy's (training/adversarial.py). `privacy` (training/private.py's `Privacy`): DP-SGD within its budget; its
+    noise, steps and spent epsilon are filled in."""
     w = dist.world()  # under torchrun: this rank (training/distributed.py); first, as it picks this rank's GPU
     device = pick_device()
     model.to(device)
@@ -261,6 +275,15 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
     optimizer = _adamw(params, lr=lr, weight_decay=weight_decay)
     per_epoch = steps_per_epoch(len(train_data), batch_size, w.size)
     steps = epochs * per_epoch
+    private = None
+    if privacy is not None:
+        if w.active:
+            raise PolymodalError("differential privacy trains in one process; run it without torchrun")
+        from .private import PrivateTrainer
+
+        private = PrivateTrainer(model, optimizer, privacy, rows=len(train_data), batch_size=batch_size, steps=steps,
+                                 seed=seed)
+        optimizer = private.optimizer
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, int(warmup * steps)))
     result, best_state, start_epoch, stale = TrainResult(), None, 0, 0
     if resume and checkpoint_dir is not None:
@@ -270,6 +293,8 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
             start_epoch, stale = pointer["epoch"] + 1, pointer["stale"]
             result = TrainResult(pointer["history"], pointer["best_epoch"], pointer["best_score"],
                                  pointer["seconds"], pointer["epoch"])
+            if private is not None and "dp_steps" in pointer:  # the steps taken before have spent their share
+                private.resume(pointer["dp_steps"])
     if w.active:  # every rank resumes from the same checkpoint, or none does (their folders may differ)
         dist.check_same("the epoch to resume from", (start_epoch, stale), w)
     dist.broadcast_module(model, w)  # every rank starts from rank 0's weights
@@ -294,7 +319,7 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
         order = _order(len(train_data), seed, epoch, weights)
         loss = _epoch(model, task, train_data, optimizer, scheduler, batch_size=batch_size, clip=clip,
                       order=order, device=device, bar=None if bar.disable else bar, shown=shown, augment=augment,
-                      adversarial=adversarial)
+                      adversarial=adversarial, private=private)
         dist.broadcast_buffers(model, w)  # batch-norm statistics: rank 0's, so every rank validates alike
         row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
         score = -loss
@@ -319,8 +344,11 @@ def train(model: torch.nn.Module, task: Task, train_data: ArrayData, val_data: A
             save_checkpoint(checkpoint_dir, epoch=epoch, model=model, optimizers={"optim": optimizer},
                             scheduler=scheduler, best_state=best_state,
                             extra={"history": result.history, "best_epoch": result.best_epoch,
-                                   "best_score": result.best_score, "stale": stale, "seconds": result.seconds})
+                                   "best_score": result.best_score, "stale": stale, "seconds": result.seconds,
+                                   **({"dp_steps": privacy.steps} if privacy is not None else {})})
     bar.close()
+    if private is not None:
+        private.close()
     dist.check_in_step(model, w)
     if best_state is None:
         best_state = model.state_dict()
