@@ -75,7 +75,7 @@ def roll(cond: Cond, shift: int = 1) -> Cond:
 
 
 MODELS: dict[str, type[GenerativeModel]] = {}
-_MODULES = ("cgan", "cvae")
+_MODULES = ("cgan", "cvae", "cyclegan")
 
 
 register_model = registrar(MODELS)  # @register_model(name) on a class registers it

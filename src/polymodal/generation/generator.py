@@ -36,11 +36,12 @@ from .conditioning import TEXT_ENCODERS, Prompts
 from .media import AudioMedium, ImageMedium, Medium, VideoMedium
 from .trainer import GenData, train_generative
 
-TASKS = {"text-to-image": "image", "text-to-audio": "audio", "text-to-video": "video"}
+TASKS = {"text-to-image": "image", "text-to-audio": "audio", "text-to-video": "video", "image-to-image": "image"}
+TRANSLATION = "image-to-image"  # from the images of a `source` column to those of `target`, unpaired (cyclegan.py)
 # Training length when `epochs` is not given, in batches (steps). Measured on one-shape `shapes` scenes (BENCHMARKS.md,
 # generation): the cVAE's images were read as the prompt's shape 95.7% of the time after 4,200 steps (73% after
 # ~1,900); GANs train more slowly per step and get 6,000.
-DEFAULT_STEPS = {"cvae": 4_000, "cgan": 6_000, "unconditional": 6_000}
+DEFAULT_STEPS = {"cvae": 4_000, "cgan": 6_000, "unconditional": 6_000, "cyclegan": 3_000}
 PREVIEW_PROMPTS = 8
 PREVIEW_SAMPLES = 4
 
@@ -50,7 +51,8 @@ class Generator(Job):
     FILES = ("generator.json",)
 
     def __init__(self, task: str = "text-to-image", model: str = "cvae", prompt: str = "caption",
-                 target: str | None = None, *, text_encoder: str = "minilm", image_size: int = 32, frames: int = 8,
+                 target: str | None = None, *, source: str | None = None, text_encoder: str = "minilm",
+                 image_size: int = 32, frames: int = 8,
                  seconds: float = 1.0, n_mels: int = 64, audio_frames: int = 64, z_dim: int = 64,
                  cond_dim: int = 128, width: int = 16, epochs: int | None = None, batch_size: int = 64,
                  lr: float | None = None, seed: int = 0,
@@ -65,7 +67,20 @@ class Generator(Job):
             raise PolymodalError(f"unknown text encoder {text_encoder!r}; valid: {', '.join(TEXT_ENCODERS)}")
         # None: the model's default (epochs from DEFAULT_STEPS, the model's own learning rate)
         check_settings(batch_size=batch_size, **{k: v for k, v in (("epochs", epochs), ("lr", lr)) if v is not None})
-        self.task, self.model, self.prompt = task, model, prompt
+        from .base import MODELS
+
+        translates = getattr(MODELS[model], "translates", False)
+        if (task == TRANSLATION) != translates:
+            raise PolymodalError(f"--task {TRANSLATION} translates with --model cyclegan" if task == TRANSLATION else
+                                 f"--model {model} translates images (--task {TRANSLATION}); --task {task} generates "
+                                 f"from text: choose one of {', '.join(n for n in model_names() if n != model)}")
+        if task == TRANSLATION and not source:
+            raise PolymodalError(f"--task {TRANSLATION} needs the image column to translate from: source=COL "
+                                 "(--source COL), and target=COL (--target COL) for the images to learn the look of")
+        if task != TRANSLATION and source is not None:
+            raise PolymodalError(f"source (--source) is the image column of --task {TRANSLATION}; --task {task} "
+                                 "generates from the prompt column (--prompt)")
+        self.task, self.model, self.prompt, self.source = task, model, prompt, source
         self.target = target  # as given (scikit-learn's rule); see target_column
         self.text_encoder, self.image_size, self.frames, self.seconds = text_encoder, image_size, frames, seconds
         self.n_mels, self.audio_frames = n_mels, audio_frames
@@ -99,6 +114,12 @@ class Generator(Job):
             tensorboard: bool = False) -> Generator:
         """Fit on `data`; `out`, `resume`, `overwrite` as for `Predictor.fit`."""
         out = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
+        if self.task == TRANSLATION:
+            from .translation import fit_translation
+
+            fit_translation(self, data, out, resume)
+            self._finish_fit(out)
+            return self
         table, parts = self._read(data, out)
         train = parts["train"]
         texts = [normalize_text(str(t)) for t in table.df[self.prompt].iloc[train]]
@@ -192,8 +213,12 @@ class Generator(Job):
 
     def _preview(self, epoch: int, out) -> None:
         """The epoch's sample grid (a row per preview prompt, same noise every epoch) for the report."""
-        samples = self._sample(self.preview_prompts_, PREVIEW_SAMPLES, seed=0, decode=False)
-        data = self._preview_bytes(samples)
+        if self.task == TRANSLATION:  # each held-out source image, its translation and back (translation.py)
+            from .translation import preview
+
+            data = preview(self)
+        else:
+            data = self._preview_bytes(self._sample(self.preview_prompts_, PREVIEW_SAMPLES, seed=0, decode=False))
         self.previews_.append(data)
         if out is not None:
             atomic_write(Path(out) / "samples" / f"epoch-{epoch:04d}{self._preview_suffix()}", data)
@@ -212,8 +237,20 @@ class Generator(Job):
     # ------------------------------------------------------------ generate
     def generate(self, prompts: list[str], *, n: int = 1, seed: int = 0) -> torch.Tensor:
         """`n` samples per prompt, prompt-major: images [P*n, 3, H, W] and clips [P*n, T, 3, H, W] in
-        [0, 1]; waveforms [P*n, S] in [-1, 1] at `sample_rate`."""
+        [0, 1]; waveforms [P*n, S] in [-1, 1] at `sample_rate`. An image-to-image run translates image files
+        instead (`translate`; one output each, `n` and `seed` unused)."""
+        if self.task == TRANSLATION:
+            return self.translate(prompts)
         return self._sample(prompts, n, seed=seed, decode=True)
+
+    def translate(self, images, *, back: bool = False) -> torch.Tensor:
+        """An image-to-image run: image files (or `[N, 3, H, W]` in [0, 1]) translated from the source column's look
+        to the target's (`back=True`: the other way), `[N, 3, H, W]` in [0, 1] (translation.py)."""
+        if self.task != TRANSLATION:
+            raise PolymodalError(f"translate() is for --task {TRANSLATION} runs; this one is {self.task}: generate()")
+        from .translation import translate
+
+        return translate(self, images, back=back)
 
     def _sample(self, prompts: list[str], n: int, *, seed: int, decode: bool, batch: int = 256) -> torch.Tensor:
         self._check_fitted()
@@ -248,6 +285,10 @@ class Generator(Job):
         self._check_fitted()
         if drop:
             raise PolymodalError("a generator has a single input (the prompt); there is no modality to drop")
+        if self.task == TRANSLATION:
+            from .translation import evaluate_translation
+
+            return evaluate_translation(self, data, **options)
         return evaluate_generator(self, data, **options)
 
     # ------------------------------------------------------ run directory (see run_io.py)

@@ -59,9 +59,11 @@ def _epoch_grids(g, run: Path) -> list[tuple[int, bytes]]:
 
 def write_generator_report(g, run: Path) -> Path:
     report = Report(f"Generator: {g.model}, {g.task}")
-    report.add_text(f"Model `{g.model}` generating `{g.target_column}` ({g.output_role}) from the prompt column "
-                    f"`{g.prompt}`, prompts embedded by `{g.text_encoder}`; {len(g.history_)} epochs, "
-                    f"trained in {g.train_seconds_:.0f} s. Rows per split: "
+    translating = g.task == "image-to-image"
+    source = f"the images of `{g.source}`, unpaired" if translating else \
+        f"the prompt column `{g.prompt}`, prompts embedded by `{g.text_encoder}`"
+    report.add_text(f"Model `{g.model}` generating `{g.target_column}` ({g.output_role}) from {source}; "
+                    f"{len(g.history_)} epochs, trained in {g.train_seconds_:.0f} s. Rows per split: "
                     + ", ".join(f"{k} {v}" for k, v in g.split_sizes_.items()) + ".")
     if g.metrics_:
         report.add_heading("Objective evaluation")
@@ -70,6 +72,14 @@ def write_generator_report(g, run: Path) -> Path:
         where = g.metrics_.get("estimate", "held-out prompts")
         report.add_text(f"Where the figures come from: **{where}** (one sample per prompt).")
         report.add_metrics({k: v for k, v in g.metrics_.items() if k not in ("notes", "estimate")}, caption=where)
+        if translating:
+            from .translation import summary_rows
+
+            rows = summary_rows(g.metrics_)
+            if len(rows):
+                report.add_table(rows, caption="Attributes of the translated held-out source images, read by a "
+                                 "classifier trained on real images of both columns: content should be kept, style "
+                                 "changed; the untranslated images are the baseline")
     if g.history_:
         report.add_heading("Training")
         report.add_image(plot_losses(g.history_, run / "plots" / "losses.png"), "losses per epoch")
@@ -77,10 +87,15 @@ def write_generator_report(g, run: Path) -> Path:
     if grids:
         report.add_heading("Samples during training")
         what = "spectrograms (low frequencies at the bottom)" if g.output_role == "audio" else "samples"
-        report.add_text(f"Each row is one held-out prompt, the same noise every epoch; {what}. Prompts, top to "
-                        "bottom: " + "; ".join(f"**{p}**" for p in g.preview_prompts_) + ".")
+        if translating:
+            report.add_text("Each row is one held-out source image, its translation and the translation back.")
+        else:
+            report.add_text(f"Each row is one held-out prompt, the same noise every epoch; {what}. Prompts, top to "
+                            "bottom: " + "; ".join(f"**{p}**" for p in g.preview_prompts_) + ".")
         for epoch, data in grids:
             report.add_image(data, f"epoch {epoch}")
+    if translating:  # the grids above already show the final model's translations
+        return report.write(run / "report.html")
     # Griffin-Lim costs a fraction of a second per clip: fewer clips than pictures per prompt.
     add_generation_section(report, g, g.preview_prompts_, n=2 if g.output_role == "audio" else 4, seed=0,
                            heading="Generated samples")

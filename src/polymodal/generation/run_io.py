@@ -45,8 +45,9 @@ def load_state(g, run: Path) -> None:
 def card_sections(g, summary: dict) -> list[tuple[str, str]]:
     shown = {k: v for k, v in summary.items() if isinstance(v, float) and k not in ("fit_seconds", "train_seconds")}
     rows = ["| metric | value |", "|---|---|", *(f"| {k} | {v:.4f} |" for k, v in shown.items())]
-    return [("Model", f"`{g.model}` for {g.task}: generates `{g.target_column}` ({g.output_role}) from the prompt "
-                      f"column `{g.prompt}`, prompts embedded by `{g.text_encoder}`."),
+    source = f"the images of `{g.source}` (unpaired translation)" if g.task == "image-to-image" else \
+        f"the prompt column `{g.prompt}`, prompts embedded by `{g.text_encoder}`"
+    return [("Model", f"`{g.model}` for {g.task}: generates `{g.target_column}` ({g.output_role}) from {source}."),
             ("Metrics on held-out prompts", "\n".join(rows) if shown else "Not evaluated (evaluate_after_fit=False)."
              ),
             ("Limits", "Small models trained on this table alone: expect the table's own subjects and style; "
