@@ -207,7 +207,8 @@ def _attributes(g, table: Table, parts, rows: np.ndarray, translated: torch.Tens
     if style:
         notes.append("Style attributes (their values never overlap between the two columns): "
                      + ", ".join(f"`{k}` (target: {' or '.join(v)})" for k, v in style.items())
-                     + "; every other attribute is content, to be kept. `identity_*`: the source images read untranslated, the baseline.")
+                     + "; every other attribute is content, to be kept. `identity_*`: the source images read "
+                     "untranslated, the baseline.")
     return out
 
 
