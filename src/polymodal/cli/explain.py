@@ -43,10 +43,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
         report.add_table(permutation.round(4), caption="Permutation importance")
     report.add_table(result["mean_abs"].rename("mean |Shapley value|").round(4).reset_index(), caption="Per modality")
     report.add_table(contributions.head(200).round(4), caption="Per row (the first 200)")
+    if args.image_maps:
+        _image_maps(report, model, args, out)
     report.write(out)
     console.print("mean |Shapley value|: " + ", ".join(f"{k} {v:.3f}" for k, v in result["mean_abs"].items()))
     console.print(f"explanations of {len(contributions)} row(s) written to {out}")
     return 0
+
+
+def _image_maps(report, model, args, out: Path) -> None:
+    from ..predict.image_maps import overlay
+
+    maps = model.image_maps(args.table, rows=args.image_maps)
+    report.add_heading("Where in the image")
+    report.add_text("Per row and image column, which pixels raised (red) or lowered (blue) the probability of the "
+                    "predicted class: integrated gradients where the model reads pixels, occlusion through the "
+                    "frozen encoder where it reads cached features (predict/image_maps.py).")
+    folder = out.with_name(out.stem + "_plots")
+    for item in maps:
+        path = overlay(item, folder / f"map-{item['column']}-{item['row']}.png")
+        report.add_image(path, f"row {item['row']}, `{item['column']}` ({Path(item['file']).name}): predicted "
+                               f"{item['predicted']}, {item['method']}")
 
 
 def add_parser(sub) -> None:
@@ -56,4 +73,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rows", type=int, help="explain the first N rows only")
     p.add_argument("-o", "--output", default="explain.html", metavar="HTML", help="the report (default explain.html)")
     p.add_argument("--json", action="store_true", help="print the values as JSON instead")
+    p.add_argument("--image-maps", type=int, metavar="N", help="also draw, for the first N rows, where in each image "
+                   "the prediction came from (Captum: integrated gradients on a trainable encoder, occlusion through "
+                   "a frozen one)")
     p.set_defaults(func=cmd_explain)

@@ -565,6 +565,15 @@ class Predictor(Job):
                                                                 seed=self.seed, groups=self._member_slots())
         return out
 
+    def image_maps(self, data, *, rows: int = 8, columns: list[str] | None = None) -> list[dict]:
+        """Where in each image the prediction came from (predict/image_maps.py, Captum): per row (the first `rows`)
+        and image column, a map `[H, W]` over the encoder's input pixels toward the predicted class's probability:
+        integrated gradients where the model reads pixels, occlusion through the frozen encoder where it reads cached
+        features. Each item: row, column, file, predicted, method, map, image (the encoder's input)."""
+        from .image_maps import image_maps
+
+        return image_maps(self, data, rows=rows, columns=columns)
+
     def _missing_modality(self, splits: dict[str, ArrayData]) -> list[dict]:
         """Each fusion's metric on the evaluation split with every modality, then with each one absent."""
         self.eval_split_ = "test" if len(splits["test"]) else "val"
