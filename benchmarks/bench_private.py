@@ -30,10 +30,11 @@ from polymodal.paths import home
 FIGURE = Path(__file__).resolve().parent / "figures" / "private.png"
 
 
-def run(name: str, epsilon: float | None, seed: int) -> dict:
+def run(name: str, epsilon: float | None, seed: int, batch_size: int = 128) -> dict:
     s = SETUPS[name]
     p = Predictor(s["label"], fusion="concat", encoders=s["encoders"], overrides=s.get("overrides"), seed=seed,
-                  classical="none", baselines=False, ensemble=False, dp_epsilon=epsilon, progress=False)
+                  classical="none", baselines=False, ensemble=False, dp_epsilon=epsilon, batch_size=batch_size,
+                  progress=False)
     started = time.time()
     p.fit(table_for(name, 1.0, seed))
     privacy = p.best_.privacy or {}
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", nargs="+", default=["digits", "openmoji"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epsilons", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0, 8.0])
+    parser.add_argument("--batch-size", type=int, default=128, help="rows a step (Poisson-sampled on average)")
     parser.add_argument("--state", type=Path, default=home() / "benchmarks" / "private")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -74,9 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.data:
         for seed in args.seeds:
             for epsilon in [None, *args.epsilons]:
-                tag = "none" if epsilon is None else f"{epsilon:g}"
+                tag = ("none" if epsilon is None else f"{epsilon:g}") + ("" if args.batch_size == 128 else
+                                                                         f"-batch{args.batch_size}")
                 frames.append(stored(args.state / f"{name}-eps{tag}-seed{seed}.csv",
-                                     lambda n=name, e=epsilon, s=seed: pd.DataFrame([run(n, e, s)]),
+                                     lambda n=name, e=epsilon, s=seed: pd.DataFrame([run(n, e, s, args.batch_size)]),
                                      lambda df: f"{df['data'].iloc[0]} epsilon {df['epsilon'].iloc[0]:g} seed "
                                                 f"{df['seed'].iloc[0]}: accuracy {df['accuracy'].iloc[0]:.3f}"))
     rows = pd.concat(frames, ignore_index=True)
@@ -89,14 +92,17 @@ def main(argv: list[str] | None = None) -> None:
             noise = "" if not np.isfinite(epsilon) else f"{g['noise'].median():.2f}"
             body.append(f"| {name} | {shown} | {mean_std(g['accuracy'])} | {spent} | {noise} | "
                         f"{g['seconds'].median():.0f} |")
+    figure = FIGURE if args.batch_size == 128 else FIGURE.with_name(f"private-batch{args.batch_size}.png")
     if not args.no_write:
-        body += ["", f"![accuracy against epsilon](benchmarks/figures/{FIGURE.name})"]
-        plot(rows, FIGURE)
+        body += ["", f"![accuracy against epsilon](benchmarks/figures/{figure.name})"]
+        plot(rows, figure)
     opening = head("Differential privacy: accuracy against the privacy budget", command_line("bench_private.py", argv),
                    f"concat on the frozen features trained by DP-SGD (Opacus; delta 1e-5, per-row gradient norm 1, "
-                   f"Poisson-sampled batches of 128 on average), {len(args.seeds)} seeds (mean ± std); `no privacy` is "
-                   "the same fusion trained as usual. Epsilon spent: the largest over seeds, from the accountant.")
-    publish("private", opening, body, write=not args.no_write)
+                   f"Poisson-sampled batches of {args.batch_size} on average), {len(args.seeds)} seeds (mean ± std); "
+                   "`no privacy` is the same fusion trained as usual. Epsilon spent: the largest over seeds, from the "
+                   "accountant.")
+    publish("private" if args.batch_size == 128 else f"private-batch{args.batch_size}", opening, body,
+            write=not args.no_write)
 
 
 if __name__ == "__main__":
