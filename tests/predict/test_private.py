@@ -13,12 +13,12 @@ import polymodal as pm
 from polymodal import PolymodalError
 from polymodal.cli import main
 
-FIT = {"fusion": "concat", "epochs": 6, "estimate": "holdout", "progress": False}
+FIT = {"fusion": "concat", "epochs": 4, "estimate": "holdout", "progress": False}
 
 
 @pytest.fixture(scope="module")
 def rows():
-    return _table(1200, [0, 1, 2, 3], seed=1)
+    return _table(800, [0, 1, 2, 3], seed=1)
 
 
 def test_a_private_fit_reports_the_epsilon_it_spent_within_its_budget(rows, tmp_path):
