@@ -94,7 +94,7 @@ def fit_translation(g, data, out, resume: bool) -> None:
     g.history_, g.train_seconds_ = result.history, result.seconds
     g.split_sizes_ = {k: len(v) for k, v in parts.items()}
     g.domain_sizes_ = {"source": len(a_rows), "target": len(b_rows)}
-    g.metrics_ = evaluate_translation(g, table) if g.evaluate_after_fit and len(g.preview_prompts_) else {}
+    g.metrics_ = _evaluate(g, table, parts) if g.evaluate_after_fit and len(g.preview_prompts_) else {}
 
 
 def _load(g, table: Table, column: str, rows: np.ndarray) -> torch.Tensor:
@@ -141,9 +141,12 @@ def attribute_columns(table: Table, exclude: list[str]) -> list[str]:
 def evaluate_translation(g, data, *, attributes: list[str] | None = None, reader_steps: int = READER_STEPS,
                          max_rows: int | None = None) -> dict:
     """Cycle consistency and attribute readings of the held-out source images' translations (see the module)."""
-    table, parts = read_pair(g, data, None) if not isinstance(data, Table) else (data, split_rows(
-        data.df, Schema([Column("split", "split", "")] if "split" in data.df.columns else [], data.source), None,
-        seed=g.seed))
+    table, parts = read_pair(g, data, None)
+    return _evaluate(g, table, parts, attributes=attributes, reader_steps=reader_steps, max_rows=max_rows)
+
+
+def _evaluate(g, table: Table, parts: dict[str, np.ndarray], *, attributes: list[str] | None = None,
+              reader_steps: int = READER_STEPS, max_rows: int | None = None) -> dict:
     split = "test" if len(parts["test"]) else "val" if len(parts["val"]) else "train"
     rows = _present(table, g.source, parts[split])[:max_rows]
     b_rows = _present(table, g.target_column, parts[split])[:max_rows]

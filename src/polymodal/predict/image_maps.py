@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..encoders.materialize import cell_values
 from ..errors import PolymodalError
 from ..tasks import Classification
 from ..training.data import take
@@ -75,22 +76,16 @@ def image_maps(p, data, *, rows: int = 8, columns: list[str] | None = None) -> l
         encoder = p.encoders_[column]
         pixels = isinstance(arrays.inputs[column], torch.Tensor) and arrays.inputs[column].dim() == 4
         method = "integrated-gradients" if pixels and isinstance(model, MultimodalModel) else "occlusion"
-        files = table.df[column].tolist()
+        files, paths = table.df[column].tolist(), cell_values(table, column, "image")  # as given, and resolved
         for i in range(n):
             if not bool(arrays.masks[column][i]):
                 continue  # no image in this row
-            image = arrays.inputs[column][i] if pixels else encoder.loader()(_path(files[i], table.base_dir))
+            image = arrays.inputs[column][i] if pixels else encoder.loader()(paths[i])
             value = _value_of(model, arrays, i, column, None if pixels else encoder, target)
             label = p.task_.classes[int(target[i])] if classify else float(p.task_.predict(logits[i:i + 1]).iloc[0, 0])
             out.append({"row": i, "column": column, "file": str(files[i]), "predicted": label, "method": method,
                         "map": attribute(value, image, method=method), "image": image})
     return out
-
-
-def _path(cell, base_dir: Path) -> Path:
-    from ..data.table import resolve_path
-
-    return resolve_path(str(cell).strip(), base_dir)
 
 
 def _value_of(model, arrays, i: int, column: str, encoder, target):

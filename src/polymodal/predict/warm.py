@@ -114,13 +114,13 @@ def start(p, data, run: Path | None) -> dict[str, ArrayData]:
     p.augmenter_ = p.unlabeled_arrays_ = p.distill_task_ = p.distilled_ = None
 
     table, split_schema = _read(p, data, old, run)
+    groups = shared_file_groups(table.df, [c for c in p.columns_ if p.schema_.modalities[c] in MEDIA])
     parts = split_rows(table.df, split_schema, p.labels[0] if len(p.labels) == 1 else None, seed=p.seed,
-                       groups=shared_file_groups(table.df, [c for c in p.columns_ if p.schema_.modalities[c] in MEDIA]))
+                       groups=groups)
     if not len(parts["val"]):
         raise PolymodalError(f"{table.source}: no validation rows (split column has no 'val' rows)")
     new = materialize(table, p.schema_, {c: p.encoders_[c] for c in p.columns_}, progress=p.progress)
     new.targets = encode_targets(p.task_, table.df)
-    groups = shared_file_groups(table.df, [c for c in p.columns_ if p.schema_.modalities[c] in MEDIA])
     new.groups = None if groups is None else torch.as_tensor(groups)
     new = ArrayData({c: new.inputs[c] for c in p.columns_}, {c: new.masks[c] for c in p.columns_}, new.targets,
                     new.groups)
