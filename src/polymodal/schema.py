@@ -208,13 +208,21 @@ def _detect_number(lname: str, present: pd.Series) -> tuple[str, str]:
     return "numeric", "numbers"
 
 
+def _exists(path: Path) -> bool:
+    """Whether a cell names an existing file; a name the system cannot hold (over its length limit) names none."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _detect_string(lname: str, strings: pd.Series, base_dir: Path, sample: int) -> tuple[str, str]:
     head = strings.head(sample)
     suffixes = head.map(lambda s: Path(s.strip()).suffix.lower())
     for role, exts in (("audio", AUDIO_EXT), ("image", IMAGE_EXT)):
         share = suffixes.isin(exts).mean()
         if share >= PATH_SHARE:
-            found = [resolve_path(s, base_dir).exists() for s in head.head(20)]
+            found = [_exists(resolve_path(s, base_dir)) for s in head.head(20)]
             exist = f"{sum(found)}/{len(found)} sampled files exist"
             if role == "image" and _looks_like_video(head, base_dir):
                 return "video", f"{share:.0%} end in .gif with several frames; {exist}"
@@ -239,7 +247,7 @@ def _looks_like_video(head: pd.Series, base_dir: Path) -> bool:
     gifs = [s for s in head.head(5) if s.lower().endswith(".gif")]
     for value in gifs:
         path = resolve_path(value, base_dir)
-        if path.exists():
+        if _exists(path):
             try:
                 with Image.open(path) as im:
                     return getattr(im, "n_frames", 1) > 1

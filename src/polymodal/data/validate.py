@@ -100,7 +100,12 @@ def _check_media(table: Table, column: str, role: str, rows: Iterable[int], work
             problems.append(Problem(i, column, f"expected a file path, got {type(v).__name__}", repr(v)[:80]))
             continue
         path = resolve_path(v.strip(), table.base_dir)
-        if not path.exists():
+        try:
+            found = path.exists()
+        except OSError as exc:  # a name the system cannot hold (over its length limit) names no file
+            problems.append(Problem(i, column, f"not a usable file path ({exc.strerror})", v.strip()[:80]))
+            continue
+        if not found:
             problems.append(Problem(i, column, f"file not found: {path}"))
         else:
             jobs.append((i, v, path))
