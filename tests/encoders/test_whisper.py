@@ -90,7 +90,7 @@ def test_batched_decoding_equals_faster_whispers_transcribe_and_is_kept(spoken, 
         raise AssertionError("decoded again instead of reading the stored transcript")
 
     again = build_encoder("whisper-asr")  # as a new process would: only the store on disk is shared
-    monkeypatch.setattr(again, "transcriber", no_decoding)
+    monkeypatch.setattr(again.listener, "transcriber", no_decoding)
     assert again.transcribe_files(clips) == heard
 
 

@@ -36,6 +36,8 @@ from ..training.settings import check_settings
 from . import run_io
 from .candidates import CONTRASTIVE, MIN_ROWS, check_method, choose, fit_closed_forms, space_outputs, trainable_columns
 from .model import AlignmentModel
+from .spoken import NAME as SPOKEN
+from .spoken import SpokenSpace, reference_texts, spoken_cells, spoken_pair, why_not
 from .task import AlignmentTask
 
 ALIGNABLE = ("image", "audio", "text", "video")
@@ -93,17 +95,28 @@ class Aligner(Job):
         arrays = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         arrays.targets = self._keys(table.df)
         splits = {k: arrays.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
+        self._cells = {k: self._spoken_cells(table, v) for k, v in parts.items()}
         self._fit_candidates(splits, run, resume)
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self.eval_split_ = "test" if len(parts["test"]) else "val"
         self.estimate_ = where_from(self.eval_split_, len(parts[self.eval_split_]))
         self.metrics_ = self._score(splits)
+        del self._cells
         self._finish_fit(run)
         return self
+
+    def _spoken_cells(self, table, rows=None) -> dict | None:
+        """The spoken pair's cells (audio paths made absolute, texts) of `rows`, when `spoken` is fitted."""
+        pair = spoken_pair(self.schema_, self.encoders_)
+        if pair is None or self.method not in ("auto", SPOKEN):
+            return None
+        return spoken_cells(table, SpokenSpace(*pair, dim=0), rows)
 
     def _check_closed_form(self) -> None:
         """Before extracting anything: a closed form asked for needs cached features in every column."""
         trainable = trainable_columns(self.encoders_)
+        if self.method == SPOKEN and spoken_pair(self.schema_, self.encoders_) is None:
+            raise PolymodalError(why_not(self.schema_, self.encoders_))
         if self.method not in ("auto", CONTRASTIVE) and self.lock:
             raise PolymodalError(f"lock (LiT) keeps a column's features for the contrastive heads; method "
                                  f"{self.method!r} trains no heads: drop lock or use method 'contrastive' or 'auto'")
@@ -146,6 +159,12 @@ class Aligner(Job):
         if not trainable_columns(self.encoders_):
             self.spaces_, self.closed_form_ = fit_closed_forms(self.columns_, self.dim, splits["train"],
                                                                splits["val"])
+        if self._cells["val"] is not None:  # training-free: nothing to solve, only its options to record
+            dim = self.encoders_[self.columns_[0]].out_dim  # both columns are MiniLM's 384-d space
+            audio, text = spoken_pair(self.schema_, self.encoders_)
+            space = SpokenSpace(audio, text, dim=dim, reference=reference_texts(self._cells["train"][text], self.seed))
+            self.spaces_[SPOKEN] = space
+            self.closed_form_[SPOKEN] = {"options": space.options(), "dim": space.out_dim, "seconds": 0.0}
         if self.method not in ("auto", CONTRASTIVE, *self.spaces_):
             raise PolymodalError(f"method {self.method!r} needs at least {MIN_ROWS} training rows with every "
                                  f"column of {', '.join(self.columns_)} present")
@@ -155,7 +174,11 @@ class Aligner(Job):
         self.train_seconds_ = time.time() - started
         from .evaluation import validation_scores
 
-        self.validation_ = validation_scores(self.columns_, self._all_outputs(splits["val"]), splits["val"])
+        started = time.time()
+        self.validation_ = validation_scores(self.columns_, self._all_outputs(splits["val"], self._cells["val"]),
+                                             splits["val"])
+        if SPOKEN in self.closed_form_:  # hearing the validation clips is its only cost
+            self.closed_form_[SPOKEN]["seconds"] = round(time.time() - started, 2)
         self.method_, self.why_ = choose({n: s["mean_recall@1"] for n, s in self.validation_.items()}, self.method)
         self.space_ = self.spaces_.get(self.method_)
 
@@ -182,21 +205,27 @@ class Aligner(Job):
         self.model_.eval()
         self.history_, self.best_epoch_ = result.history, result.best_epoch
 
-    def _all_outputs(self, part: ArrayData) -> dict[str, dict]:
-        """Every fitted candidate's embeddings of `part`, contrastive first."""
+    def _all_outputs(self, part: ArrayData, cells: dict | None = None) -> dict[str, dict]:
+        """Every fitted candidate's embeddings of `part`, contrastive first (`spoken` scores too: the
+        part's cells, `cells`, are what it hears and reads)."""
         outs = {CONTRASTIVE: predict_logits(self.model_, part)} if self.model_ is not None else {}
-        return outs | {name: space_outputs(space, part) for name, space in self.spaces_.items()}
+        outs |= {name: space_outputs(space, part) for name, space in self.spaces_.items()}
+        if SPOKEN in outs:
+            outs[SPOKEN] |= self.spaces_[SPOKEN].pair_scores(outs[SPOKEN], cells)
+        return outs
 
-    def _outputs(self, part: ArrayData) -> dict:
+    def _outputs(self, part: ArrayData, cells: dict | None = None) -> dict:
         """The chosen method's embeddings of `part` (`emb:<col>`, `mask:<col>`)."""
         if self.method_ == CONTRASTIVE:
             return predict_logits(self.model_, part)
-        return space_outputs(self.space_, part)
+        out = space_outputs(self.space_, part)
+        return out | self.space_.pair_scores(out, cells) if self.method_ == SPOKEN else out
 
     def _score(self, splits: dict[str, ArrayData]) -> dict:
         from .evaluation import alignment_report
 
-        metrics = alignment_report(self.columns_, self.method_, self._all_outputs(splits[self.eval_split_]),
+        metrics = alignment_report(self.columns_, self.method_,
+                                   self._all_outputs(splits[self.eval_split_], self._cells[self.eval_split_]),
                                    splits[self.eval_split_])
         return metrics | {"selection": {"chosen": self.method_, "asked": self.method, "why": self.why_,
                                         "validation": self.validation_, "init": self.init_used_,
@@ -250,7 +279,13 @@ class Aligner(Job):
         table = read_table(data)
         arrays = materialize(table, self.schema_, self.encoders_, progress=self.progress)
         arrays.targets = self._keys(table.df)
-        return alignment_report(self.columns_, self.method_, {self.method_: self._outputs(arrays)}, arrays)
+        cells = None
+        if self.method_ == SPOKEN:
+            missing = [c for c in self.columns_ if c not in table.df.columns]
+            if missing:
+                raise PolymodalError(f"{table.source}: no column {missing[0]!r} to evaluate the alignment on")
+            cells = spoken_cells(table, self.space_)
+        return alignment_report(self.columns_, self.method_, {self.method_: self._outputs(arrays, cells)}, arrays)
 
     # ------------------------------------------------------ run directory (see run_io.py)
     def _save_state(self, run: Path) -> None:

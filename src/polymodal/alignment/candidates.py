@@ -16,17 +16,18 @@ from ..encoders.materialize import is_cached
 from ..errors import PolymodalError
 from ..training.data import ArrayData
 from .methods import fit_on_validation, method_names
+from .spoken import NAME as SPOKEN
 
 CONTRASTIVE = "contrastive"
 MIN_ROWS = 3  # complete training rows a closed form needs: a centred covariance of rank 2 at least
 # Ties on validation go to the simpler method: fewer dimensions, nothing trained (Occam; and on a
 # small validation split exact ties are common).
-TIE_ORDER = ("cca", "procrustes", "ridge", "asif", CONTRASTIVE)
+TIE_ORDER = ("cca", "procrustes", "ridge", "asif", SPOKEN, CONTRASTIVE)
 
 
 def method_choices() -> tuple[str, ...]:
     """Valid values of `Aligner(method=...)` and `polymodal align --method`."""
-    return ("auto", CONTRASTIVE, *method_names())
+    return ("auto", CONTRASTIVE, *method_names(), SPOKEN)
 
 
 def check_method(method: str) -> None:

@@ -23,7 +23,9 @@ def _pairs(columns: list[str], out: dict, keys_all: np.ndarray) -> dict:
         za, zb, keys = out[f"emb:{a}"][rows].numpy(), out[f"emb:{b}"][rows].numpy(), keys_all[rows]
         if len(keys) < 2:
             continue
-        scores = bidirectional(za @ zb.T, positives_from_keys(keys, keys), KS, names=(f"{a}->{b}", f"{b}->{a}"))
+        given = out.get(f"scores:{a}|{b}")  # a method that scores pairs itself (spoken.py), [rows of a, rows of b]
+        similarity = za @ zb.T if given is None else given[np.ix_(rows, rows)]
+        scores = bidirectional(similarity, positives_from_keys(keys, keys), KS, names=(f"{a}->{b}", f"{b}->{a}"))
         found[f"{a}|{b}"] = (scores, za, zb, keys)
     return found
 

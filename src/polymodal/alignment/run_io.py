@@ -1,7 +1,8 @@
 """An Aligner's own files in its run directory (the envelope is runs/directory.py's):
 schema.json, encoders.json, aligner.json (columns, dims, options, the chosen method), and the chosen
 method's state in weights.safetensors: the contrastive heads' state dict, or a closed form's arrays
-(named by its `tensors()`, methods/). Only the chosen method is kept: it is what is served.
+(named by its `tensors()`, methods/; `spoken` has none: its options say how it hears). Only the
+chosen method is kept: it is what is served.
 Runs written before methods existed have no `method` entry: contrastive."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from ..runs.files import load_tensors, read_json, save_tensors, write_json
 from ..schema import Schema
 from .candidates import CONTRASTIVE
 from .methods import build_method
+from .spoken import NAME as SPOKEN
+from .spoken import SpokenSpace
 
 
 def save_state(a, run: Path) -> None:
@@ -40,6 +43,9 @@ def load_state(a, run: Path) -> None:
     cfg = read_json(run / "aligner.json")
     a.columns_, a.method_ = cfg["columns"], cfg.get("method", CONTRASTIVE)
     a.model_ = a.space_ = None
+    if a.method_ == SPOKEN:
+        a.space_ = SpokenSpace(dim=cfg["dim"], **cfg["options"])
+        return
     if a.method_ != CONTRASTIVE:
         a.space_ = build_method(a.method_, a.columns_, cfg["space_dim"], **cfg["options"])
         a.space_.set_tensors({k: v.numpy() for k, v in load_tensors(run / "weights.safetensors").items()})

@@ -15,6 +15,8 @@ from ..data.table import read_table, resolve_path
 from ..errors import PolymodalError
 from ..index import VectorIndex
 from ..runs.files import check_writable
+from .spoken import NAME as SPOKEN
+from .spoken import RERANK, by_sound
 
 QUERY_ROLES = ("text", "image", "audio")
 
@@ -96,4 +98,10 @@ def search(index: VectorIndex | Any | str | Path, *, aligner=None, text: str | N
         if not run:
             raise PolymodalError("this index does not name the run that built it: pass aligner=...")
         aligner = Aligner.load(run)
-    return index.search(embed_query(aligner, text=text, image=image, audio=audio), k=k)[0]
+    query = embed_query(aligner, text=text, image=image, audio=audio)
+    if getattr(aligner, "method_", None) == SPOKEN:  # the nearest by the embedding, ordered by sound
+        space = aligner.space_
+        heard = space.heard([str(Path(audio).expanduser().resolve())])[0] if audio is not None else None
+        return by_sound(space, index.search(query, k=max(k, RERANK))[0], index.meta.get("column"), text=text,
+                        heard=heard, k=k)
+    return index.search(query, k=k)[0]

@@ -20,7 +20,7 @@ FLAGS = {"pair": ("columns", columns), "encoders": "encoders", "loss": "loss", "
          "method": "method", "init": "init", "overrides": "overrides", **TRAINING}
 # Kept here, not imported from the alignment package: `--help` must not import torch (cli/jobs.py).
 # tests/cli checks that they equal alignment.candidates.method_choices().
-METHODS = ("auto", "contrastive", "asif", "cca", "procrustes", "ridge")
+METHODS = ("auto", "contrastive", "asif", "cca", "procrustes", "ridge", "spoken")
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -52,8 +52,9 @@ def add_parser(sub) -> None:
     p.add_argument("--encoders", help="e.g. image=efficientnet-lite0,text=minilm,audio=mfcc (role or column); "
                    "a speech column: COLUMN=whisper-asr or COLUMN=whisper (pip install 'polymodal[speech]')")
     default(p.add_argument("--method", choices=METHODS, help="how the shared space is made: contrastive heads, a "
-                           "closed form on the frozen features (cca, procrustes, ridge, asif), or auto: fit them "
-                           "all and keep the best mean Recall@1 on validation"), aligner="method")
+                           "closed form on the frozen features (cca, procrustes, ridge, asif), spoken (a whisper-asr "
+                           "audio column against a text column, by how the words sound), or auto: fit them all and "
+                           "keep the best mean Recall@1 on validation"), aligner="method")
     default(p.add_argument("--init", choices=("random", "cca"), help="where the contrastive heads start: random "
                            "weights, or the CCA solution (when every column is cached)"), aligner="init")
     default(p.add_argument("--loss", choices=("infonce", "siglip"), help="contrastive loss"), aligner="loss")

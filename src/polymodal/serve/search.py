@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..alignment.spoken import NAME as SPOKEN
+from ..alignment.spoken import RERANK, by_sound
 from ..encoders.online import ColumnEncoder, load_cell
 from ..errors import PolymodalError
 from ..index import VectorIndex
@@ -41,22 +43,33 @@ class SearchService:
     def query_roles(self) -> list[str]:
         return sorted(self.towers)
 
-    def embed(self, role: str, cell: Any) -> np.ndarray:
+    def _load(self, role: str, cell: Any) -> Any:
         if role not in self.towers:
             raise bad_input(f"index {self.name!r} cannot be searched by {role}; it takes "
                             f"{', '.join(self.query_roles)} queries")
-        column, encoder = self.towers[role]
         try:
-            loaded = load_cell(encoder.encoder, cell)
+            return load_cell(self.towers[role][1].encoder, cell)
         except Exception as exc:
             raise bad_input(f"the {role} query could not be read: {exc}") from exc
+
+    def embed(self, role: str, cell: Any, loaded: Any = None) -> np.ndarray:
+        loaded = self._load(role, cell) if loaded is None else loaded  # refuses a role with no tower
+        column, encoder = self.towers[role]
         inputs, _ = encoder([loaded])
         return self.aligner.embed_inputs(column, inputs).numpy()  # whichever method the run chose
 
     def search(self, role: str, cell: Any, k: int) -> list[Hit]:
         if not 1 <= k <= MAX_K:
             raise bad_input(f"k must be between 1 and {MAX_K}, got {k}")
-        frame = self.index.search(self.embed(role, cell), k=k)[0]
+        loaded = self._load(role, cell)
+        query = self.embed(role, cell, loaded)
+        if self.aligner.method_ == SPOKEN:  # the nearest by the embedding, ordered by how the words sound
+            space = self.aligner.space_
+            heard = space.listener.heard(loaded[None])[0] if role == "audio" else None
+            frame = by_sound(space, self.index.search(query, k=max(k, RERANK))[0], self.column,
+                             text=cell if role == "text" else None, heard=heard, k=k)
+        else:
+            frame = self.index.search(query, k=k)[0]
         media = self.role in ("image", "audio")
         hits = []
         for rec in frame.to_dict(orient="records"):
