@@ -164,7 +164,9 @@ class Aligner(Job):
             audio, text = spoken_pair(self.schema_, self.encoders_)
             space = SpokenSpace(audio, text, dim=dim, reference=reference_texts(self._cells["train"][text], self.seed))
             self.spaces_[SPOKEN] = space
-            self.closed_form_[SPOKEN] = {"options": space.options(), "dim": space.out_dim, "seconds": 0.0}
+            shown = {k: v for k, v in space.options().items() if k != "reference"}  # the texts stay in aligner.json
+            self.closed_form_[SPOKEN] = {"options": shown | {"reference_texts": len(space.reference)},
+                                         "dim": space.out_dim, "seconds": 0.0}
         if self.method not in ("auto", CONTRASTIVE, *self.spaces_):
             raise PolymodalError(f"method {self.method!r} needs at least {MIN_ROWS} training rows with every "
                                  f"column of {', '.join(self.columns_)} present")
