@@ -49,26 +49,35 @@ def test_the_best_of_the_n_best_counts_and_silence_matches_nothing():
 
 def test_pair_scores_follow_the_evaluations_column_order(monkeypatch):
     space = SpokenSpace("voice", "caption", dim=2)  # sorted: caption|voice, so the matrix is [texts, clips]
-    monkeypatch.setattr(space, "heard", lambda paths: [["red heart"] if p == "a.wav" else ["flag tonga"]
-                                                       for p in paths])
+    said = {"a.wav": "red heart", "b.wav": "flag tonga", "c.wav": "thumbs up"}
+    monkeypatch.setattr(space, "heard", lambda paths: [[said[p]] for p in paths])
     import torch
 
-    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    out = {"emb:voice": emb, "emb:caption": emb}
-    cells = {"voice": ["a.wav", "b.wav"], "caption": ["flag: Tonga", "red heart"]}
+    emb = torch.eye(3)
+    out = {"emb:voice": emb, "emb:caption": emb, "mask:voice": torch.tensor([True, True, False])}
+    # clip i says text (i + 1) % 3: a match off the diagonal, so a transposed matrix would not pass
+    cells = {"voice": ["a.wav", "b.wav", "c.wav"], "caption": ["thumbs up", "red heart", "flag: Tonga"]}
     found = space.pair_scores(out, cells)["scores:caption|voice"]
-    assert found.shape == (2, 2) and found[1, 0] > 0.9 and found[0, 1] > 0.9 and found[0, 0] < 0.6
+    assert found.shape == (3, 3)
+    assert found[1, 0] > 0.9 and found[2, 1] > 0.9  # text 1 <- clip a, text 2 <- clip b
+    assert found[0, 0] < 0.6 and found[0, 1] < 0.6
+    assert not found[:, 2].any()  # clip c is masked out (absent): it scores nothing
     with pytest.raises(PolymodalError, match="needs the clips and texts"):
         space.pair_scores(out, None)
 
 
-def test_standardising_by_reference_texts_keeps_each_clips_order_and_evens_out_clips():
-    heard = [["red heart"], ["face with face with face"]]  # the second sounds a little like every face
-    texts = ["red heart", "grinning face", "smiling face", "face with tears"]
-    raw = SpokenSpace("a", "t", dim=1).sound(heard, texts)
-    standard = SpokenSpace("a", "t", dim=1, reference=texts + ["flag tonga", "thumbs up"]).sound(heard, texts)
-    assert (np.argsort(raw, 1) == np.argsort(standard, 1)).all()  # a clip's ranking of texts is unchanged
-    assert not np.allclose(raw, standard)
+def test_standardising_by_reference_texts_lets_a_distinct_clip_outrank_one_like_everything(monkeypatch):
+    import polymodal.alignment.spoken as spoken
+
+    # clip 0 sounds fairly like every text; clip 1 like the query text alone
+    table = {"query": np.array([[0.70], [0.60]]), "reference": np.array([[0.7, 0.68, 0.72, 0.7], [0.1, 0.2, 0.1, 0.2]])}
+    monkeypatch.setattr(spoken, "sound_similarity",
+                        lambda heard, texts: table["reference" if len(texts) == 4 else "query"])
+    raw = SpokenSpace("a", "t", dim=1).sound([["x"], ["y"]], ["query"])
+    standard = SpokenSpace("a", "t", dim=1, reference=["r1", "r2", "r3", "r4"]).sound([["x"], ["y"]], ["query"])
+    assert raw[0, 0] > raw[1, 0] and standard[1, 0] > standard[0, 0]
+    ref = table["reference"]
+    np.testing.assert_allclose(standard[:, 0], (table["query"][:, 0] - ref.mean(1)) / ref.std(1), rtol=1e-6)
 
 
 def test_spoken_on_a_pair_it_cannot_hear_is_refused_before_any_work(tiny_table):
@@ -120,3 +129,7 @@ def test_spoken_fits_saves_loads_and_orders_a_search_by_sound(speech_table, tmp_
     hits = search(tmp_path / "index", text="yellow house", k=3)
     assert list(hits["rank"]) == [1, 2, 3] and hits["score"].is_monotonic_decreasing
     assert hits["caption"].iloc[0] == "yellow house"
+    from polymodal.serve.search import SearchService  # /search re-orders by sound too
+
+    served = SearchService(tmp_path / "index", "spoken").search("text", "yellow house", 3)
+    assert [h.rank for h in served] == [1, 2, 3] and served[0].fields["caption"] == "yellow house"

@@ -96,20 +96,22 @@ class Aligner(Job):
         arrays.targets = self._keys(table.df)
         splits = {k: arrays.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
         self._cells = {k: self._spoken_cells(table, v) for k, v in parts.items()}
-        self._fit_candidates(splits, run, resume)
-        self.split_sizes_ = {k: len(v) for k, v in parts.items()}
-        self.eval_split_ = "test" if len(parts["test"]) else "val"
-        self.estimate_ = where_from(self.eval_split_, len(parts[self.eval_split_]))
-        self.metrics_ = self._score(splits)
-        del self._cells
+        try:
+            self._fit_candidates(splits, run, resume)
+            self.split_sizes_ = {k: len(v) for k, v in parts.items()}
+            self.eval_split_ = "test" if len(parts["test"]) else "val"
+            self.estimate_ = where_from(self.eval_split_, len(parts[self.eval_split_]))
+            self.metrics_ = self._score(splits)
+        finally:
+            del self._cells  # the table's cells: only for scoring `spoken` during the fit
         self._finish_fit(run)
         return self
 
     def _spoken_cells(self, table, rows=None) -> dict | None:
         """The spoken pair's cells (audio paths made absolute, texts) of `rows`, when `spoken` is fitted."""
         pair = spoken_pair(self.schema_, self.encoders_)
-        if pair is None or self.method not in ("auto", SPOKEN):
-            return None
+        if pair is None or self.method not in ("auto", SPOKEN) or trainable_columns(self.encoders_):
+            return None  # spoken embeds cached features: with a fine-tuned encoder there are none
         return spoken_cells(table, SpokenSpace(*pair, dim=0), rows)
 
     def _check_closed_form(self) -> None:

@@ -50,6 +50,8 @@ def build_index(aligner, data, column: str, out: str | Path | None = None, *, ki
         index = VectorIndex.create(emb.shape[1], kind=kind, meta={"run": run, "column": column,
                                                                    "role": aligner.schema_.modalities[column]})
     index.add(emb[present], rows)
+    if getattr(aligner, "method_", None) == SPOKEN and column == aligner.space_.audio:
+        aligner.space_.heard(list(rows[column]))  # hear every clip now, not inside a search request
     if out is not None or add_to is not None:
         index.save(out or add_to)
     return index

@@ -83,14 +83,16 @@ def reference_texts(texts: list[str], seed: int = 0) -> list[str]:
 
 
 def spoken_cells(table, space: SpokenSpace, rows=None) -> dict[str, list[str]]:
-    """The cells `space` hears and reads, of `rows` (all by default): audio paths made absolute
-    ("" where absent), texts ("" where absent)."""
-    from ..data.table import resolve_path
-    from ..data.validate import is_missing
+    """The cells `space` hears and reads, of `rows` (all by default), as the encoders' loaders get them
+    (materialize.cell_values): audio paths made absolute, texts; "" where a cell is absent."""
+    from ..encoders.materialize import cell_values
 
-    df = table.df if rows is None else table.df.iloc[rows]
-    return {space.audio: ["" if is_missing(v) else str(resolve_path(v, table.base_dir)) for v in df[space.audio]],
-            space.text: ["" if is_missing(v) else str(v) for v in df[space.text]]}
+    out = {}
+    for column, role in ((space.audio, "audio"), (space.text, "text")):
+        values = cell_values(table, column, role)
+        picked = values if rows is None else [values[i] for i in rows]
+        out[column] = ["" if v is None else str(v) for v in picked]
+    return out
 
 
 class SpokenSpace:
@@ -147,7 +149,8 @@ class SpokenSpace:
             raise PolymodalError("spoken: scoring needs the clips and texts of the rows, not only their features")
         n = len(cells[self.audio])
         found = np.zeros((n, n), dtype=np.float32)
-        clips = [i for i, p in enumerate(cells[self.audio]) if p]
+        present = out[f"mask:{self.audio}"].numpy()  # the rows whose clip was read, as the embeddings say
+        clips = [i for i in range(n) if present[i] and cells[self.audio][i]]
         if clips:
             cosine = out[f"emb:{self.audio}"][clips].numpy() @ out[f"emb:{self.text}"].numpy().T
             found[clips] = self.scores([cells[self.audio][i] for i in clips], cells[self.text], cosine)

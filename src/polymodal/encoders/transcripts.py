@@ -29,16 +29,16 @@ class TranscriptStore:
         base = Path(root).expanduser() if root is not None else home() / "transcripts"
         self.folder = base / hashlib.sha1(decoder_id.encode()).hexdigest()[:16]
         self.decoder_id = decoder_id
-        self._memo: dict[str, str] = {}
+        self._memo: dict[str, str | list[str]] = {}  # one best: a string; N best: a list
         self._read: set[str] = set()
 
-    def get(self, keys: list[str]) -> dict[str, str]:
+    def get(self, keys: list[str]) -> dict[str, str | list[str]]:
         """The stored transcripts among `keys`."""
         if any(k not in self._memo for k in keys):
             self._refresh()
         return {k: self._memo[k] for k in keys if k in self._memo}
 
-    def put(self, found: dict[str, str]) -> None:
+    def put(self, found: dict[str, str | list[str]]) -> None:
         if not found:
             return
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
