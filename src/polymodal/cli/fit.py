@@ -50,6 +50,7 @@ PREDICTOR_FLAGS = {"label": "label", "fusion": "fusion", "fusion_option": ("fusi
                    "no_ensemble": ("ensemble", lambda given: not given), "bag_folds": "bag_folds",
                    "unlabeled": "unlabeled", "augment": "augment", "time_limit": "time_limit",
                    "tabular": "tabular", "stream": "stream", "denoise": "denoise", "adversarial": "adversarial",
+                   "pretrain": "pretrain",
                    "epsilon": "epsilon", "warm_start": "warm_start", "replay": "replay",
                    "dp_epsilon": "dp_epsilon", "dp_delta": "dp_delta", "dp_clip": "dp_clip",
                    "overrides": "overrides", **TRAINING}
@@ -165,6 +166,10 @@ def add_parser(sub) -> None:
                            "autoencoder in front of each column with fixed features, trained to clean features "
                            "corrupted by NOISE standard deviations of Gaussian noise (0.5 is a good start)"),
             predictor="denoise")
+    default(p.add_argument("--pretrain", action="store_true", default=None, help="cross-modal contrastive "
+                           "pre-training: a front on each column with fixed features learns, on the training rows and "
+                           "every row without a label, to bring a row's modalities together, before the neural "
+                           "candidates fine-tune it"), predictor="pretrain")
     default(p.add_argument("--stream", action=argparse.BooleanOptionalAction, help="a table larger than memory: read "
                            "the Parquet table batch by batch and train on memory-mapped features (default: on for a "
                            "Parquet table of 1M rows or more)"), predictor="stream")

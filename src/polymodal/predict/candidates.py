@@ -20,6 +20,7 @@ from .classical import fit_classical
 from .denoise import attach, denoised_columns, pretrain
 from .distill import SUFFIX, with_soft_targets
 from .fitting import SELECTABLE, Candidate, fit_candidate, score
+from .pretrain import pretrain_columns, pretrain_fronts
 from .private import privacy_for
 from .smote import oversample
 from .streamed import CLASSICAL_ROWS, bounded
@@ -41,6 +42,7 @@ def train_once(p, splits: dict[str, ArrayData], workdir: Path | None, resume: bo
     budget = p.budget_
     models = _buildable(p, cands, stage)
     _denoise(p, splits, models, stage)
+    _pretrain(p, splits, models, stage)
     costs = {c.name: epoch_seconds(models[c.name], p.task_, splits["train"].only(c.columns), splits.get("val"),
                                    batch_size=p.batch_size) for c in cands} \
         if cands and (budget.active or p.progress) else {}
@@ -109,6 +111,22 @@ def _denoise(p, splits: dict[str, ArrayData], models: dict, stage: str) -> None:
         p.denoised_ = figures
     for model in models.values():
         attach(model, denoisers)
+
+
+def _pretrain(p, splits: dict[str, ArrayData], models: dict, stage: str) -> None:
+    """With `pretrain`: a front per fixed-feature column, pre-trained contrastively on this round's training rows
+    and the rows without a label, copied into every neural candidate (predict/pretrain.py)."""
+    columns = pretrain_columns(p.encoders_, p.columns_) if getattr(p, "pretrain", False) and models else []
+    if not columns:
+        return
+    extra = getattr(p, "pretrain_arrays_", None)
+    logger.info("%scontrastive pre-training of %s on %d training + %d unlabeled rows", stage, ", ".join(columns),
+                len(splits["train"]), len(extra) if extra is not None else 0)
+    fronts, info = pretrain_fronts(splits["train"], splits.get("val", splits["train"]), extra, columns, seed=p.seed)
+    if not stage:  # the final fit's, for the report
+        p.pretrain_info_ = info
+    for model in models.values():
+        attach(model, fronts)
 
 
 def _model(p, cand: Candidate):

@@ -47,6 +47,7 @@ from .estimate import check_estimate, cross_validate
 from .fitted import check_neural
 from .fitting import SELECTABLE, Candidate, build_model, score
 from .model import MultimodalModel
+from .pretrain import check_pretrain
 from .private import check_private
 from .replay import DEFAULT_SIZE as DEFAULT_REPLAY
 from .seen import fingerprint_columns, fingerprints, seen_mask
@@ -97,6 +98,8 @@ class Predictor(Job):
     `denoise`: a noise level in standard deviations (0.5 is a good start; 0, the default, is off): each column with
     fixed features gets a denoising autoencoder in front of it, pre-trained to clean copies of its features
     corrupted by that much Gaussian noise, then fine-tuned with every neural candidate (predict/denoise.py).
+    `pretrain`: cross-modal contrastive pre-training of a front on each column with fixed features, on the
+    training rows and every row without a label, before the neural candidates fine-tune it (predict/pretrain.py).
     `stream`: fit a Parquet table larger than memory batch by batch, its features memory-mapped (predict/streamed.py);
     None (the default) streams a Parquet table of a million rows or more, True always, False never.
     `warm_start`: a fitted predictor run (or its folder) to continue on `data`'s rows, an online update
@@ -127,7 +130,7 @@ class Predictor(Job):
                  teacher=None, temperature: float = 4.0, alpha: float = 0.5, adversarial: str | None = None,
                  epsilon: float = 0.1, denoise: float = 0.0, stream: bool | None = None, warm_start=None,
                  replay: int = DEFAULT_REPLAY, dp_epsilon: float | None = None, dp_delta: float = 1e-5,
-                 dp_clip: float = 1.0, progress: bool = True):
+                 dp_clip: float = 1.0, pretrain: bool = False, progress: bool = True):
         # stored as given (scikit-learn's rule, so clone() works); read through the properties below
         self.label, self.fusion, self.encoders, self.task = label, fusion, encoders, task
         self.imbalance, self.epochs, self.batch_size, self.lr = imbalance, epochs, batch_size, lr
@@ -145,6 +148,7 @@ class Predictor(Job):
         self.stream, self.denoise = stream, denoise
         self.warm_start, self.replay = warm_start, replay
         self.dp_epsilon, self.dp_delta, self.dp_clip = dp_epsilon, dp_delta, dp_clip
+        self.pretrain = pretrain
 
     @property
     def labels(self) -> list[str]:
@@ -166,7 +170,7 @@ class Predictor(Job):
             check_streamable(self, tuning_data)
         self.budget_, self.skipped_candidates_ = Budget(self.time_limit), []  # the clock starts now
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
-        self.streamed_ = self.denoised_ = self.warm_ = self.warm_info_ = None
+        self.streamed_ = self.denoised_ = self.warm_ = self.warm_info_ = self.pretrain_info_ = None
         if streamed:
             return self._fit_streamed(data, run, resume)
         if self.warm_start is not None:
@@ -181,9 +185,10 @@ class Predictor(Job):
                                  f"{self.task_.kind}")
         data_all = self._features(table, parts["train"], np.concatenate([parts["train"], parts["val"]]))
         teacher = self._teach(table, data_all)
-        if self.unlabeled == "use" and len(self.unlabeled_table_.df):
-            self.unlabeled_arrays_ = materialize(self.unlabeled_table_, self.schema_, self.encoders_,
-                                                 progress=self.progress)
+        if (self.unlabeled == "use" or self.pretrain) and len(self.unlabeled_table_.df):
+            arrays = materialize(self.unlabeled_table_, self.schema_, self.encoders_, progress=self.progress)
+            self.unlabeled_arrays_ = arrays if self.unlabeled == "use" else None  # self-training's second round
+            self.pretrain_arrays_ = arrays if self.pretrain else None  # contrastive pre-training (pretrain.py)
         splits = {k: data_all.subset(torch.as_tensor(v, dtype=torch.long)) for k, v in parts.items()}
         self.replay_ = reservoir.draw(None, data_all, parts, self.replay, warm.plan(self), seed=self.seed)
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
@@ -245,6 +250,7 @@ class Predictor(Job):
         parse_augment(self.augment)
         check_time_limit(self.time_limit)
         check_denoise(self.denoise)
+        check_pretrain(self.pretrain, self.denoise)
         warm.check(self, tuning_data)
         check_private(self, tuning_data)
         check_distill(self.teacher, self.temperature, self.alpha, self.bag_folds, self.unlabeled)
@@ -287,7 +293,7 @@ class Predictor(Job):
         self.skipped_ = report.skipped
         labelled, self.unlabeled_table_ = set_aside(report.table, self.labels)
         self.unlabeled_ = {"policy": self.unlabeled, "rows": len(self.unlabeled_table_.df)}
-        self.unlabeled_arrays_ = None
+        self.unlabeled_arrays_ = self.pretrain_arrays_ = None
         if len(self.unlabeled_table_.df):
             logger.info("%d row(s) without a label: %s", len(self.unlabeled_table_.df), "pseudo-labelled in a second "
                         "round" if self.unlabeled == "use" else "set aside (--unlabeled use pseudo-labels them)")

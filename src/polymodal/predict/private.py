@@ -22,7 +22,7 @@ def check_private(p, tuning_data) -> None:
         raise PolymodalError(f"a private fit (--dp-epsilon) trains one fusion, as each model trained on the rows "
                              f"spends budget of its own; name one with --fusion (given: {p.fusion!r})")
     refused = {"bag_folds": bool(p.bag_folds), "teacher": p.teacher is not None, "augment": bool(p.augment),
-               "adversarial": p.adversarial is not None, "denoise": bool(p.denoise),
+               "adversarial": p.adversarial is not None, "denoise": bool(p.denoise), "pretrain": bool(p.pretrain),
                "unlabeled='use'": p.unlabeled == "use", "imbalance='smote'": p.imbalance == "smote",
                "imbalance='sampler'": p.imbalance == "sampler", "estimate='cv'": p.estimate == "cv",
                "warm_start": p.warm_start is not None, "stream": p.stream is True}

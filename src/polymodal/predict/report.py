@@ -101,6 +101,13 @@ def _overview(report: Report, p) -> None:
                          "with fixed features, the root mean square distance of its noisy validation features from "
                          "the clean ones, in standard deviations, before (rms_noisy) and after (rms_denoised) the "
                          "denoiser that every neural candidate started from")
+    pre = getattr(p, "pretrain_info_", None)
+    if pre:
+        report.add_text(f"**Contrastive pre-training** (predict/pretrain.py): a front on each of "
+                        f"{', '.join(pre['columns'])} was trained for {pre['epochs']} epoch(s) to bring a row's "
+                        f"columns together (InfoNCE) on {pre['rows']} training rows and {pre['unlabeled_rows']} rows "
+                        f"without a label, before every neural candidate fine-tuned it; validation loss "
+                        f"{pre['val_loss_start']:.3f} -> {pre['val_loss_end']:.3f}.")
     privacy = getattr(p.best_, "privacy", None)
     if privacy:
         report.add_text(f"**Differentially private** (DP-SGD through Opacus, training/private.py): the model's "

@@ -61,6 +61,7 @@ def metrics_summary(p) -> dict:
             "fit_seconds": round(getattr(p, "fit_seconds_", 0.0), 2),
             **({"unlabeled": p.unlabeled_} if getattr(p, "unlabeled_", {}).get("rows") else {}),
             **({"denoise": p.denoised_} if getattr(p, "denoised_", None) else {}),
+            **({"pretrain": p.pretrain_info_} if getattr(p, "pretrain_info_", None) else {}),
             **({"streamed": {k: v for k, v in p.streamed_.items() if k != "features"}}
                if getattr(p, "streamed_", None) else {}),
             **({"modality_importance": p.mattered_} if getattr(p, "mattered_", None) else {}),

@@ -82,7 +82,7 @@ def check_streamable(p, tuning_data) -> None:
     refused = {"estimate='cv'": p.estimate == "cv", "bag_folds": bool(p.bag_folds),
                "imbalance='smote'": p.imbalance == "smote", "unlabeled='use'": p.unlabeled == "use",
                "teacher (distillation)": p.teacher is not None, "augment": bool(p.augment),
-               "tuning_data": tuning_data is not None}
+               "tuning_data": tuning_data is not None, "pretrain": bool(getattr(p, "pretrain", False))}
     named = [k for k, v in refused.items() if v]
     if named:
         raise PolymodalError(f"a streamed fit (a table larger than memory) does not support {', '.join(named)}: each "

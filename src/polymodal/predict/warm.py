@@ -72,7 +72,8 @@ def check(p, tuning_data) -> None:
         return
     refused = {"stream": p.stream is True, "bag_folds": bool(p.bag_folds), "teacher": p.teacher is not None,
                "tuning_data": tuning_data is not None, "estimate='cv'": p.estimate == "cv",
-               "augment": bool(p.augment), "unlabeled='use'": p.unlabeled == "use", "denoise": bool(p.denoise)}
+               "augment": bool(p.augment), "unlabeled='use'": p.unlabeled == "use", "denoise": bool(p.denoise),
+               "pretrain": bool(p.pretrain)}
     named = [k for k, v in refused.items() if v]
     if named:
         raise PolymodalError(f"a warm start (warm_start, --warm-start) continues a run on new rows in memory, and "
