@@ -1,6 +1,6 @@
 """The classical candidates (predict/classical.py): each one fitted, chosen, saved, reloaded and answering
-identically; LightGBM reading numbers and categories natively; nothing pickled; embedding and ONNX export
-refused with the way out; the choice of k and of the boosting rounds made on validation."""
+identically; LightGBM reading numbers and categories natively; nothing pickled; embedding refused with the
+way out, ONNX export of what reads cached features; the choice of k and of the boosting rounds made on validation."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from tests.serving_fixtures import make_table
 import polymodal as pm
 from polymodal import PolymodalError
 from polymodal.encoders.tabular import build_categorical, build_numeric
-from polymodal.export.graph import graph_inputs
+from polymodal.export.graph import export_head, graph_inputs
 from polymodal.predict.classical import classical_names, fit_classical
 from polymodal.predict.knn import NearestNeighbours
 from polymodal.predict.trees import BoostedTrees
 from polymodal.tasks import Classification, Regression
 from polymodal.training.data import ArrayData
+
+from ..export.test_onnx_parity import max_diff
 
 ENCODERS = {"photo": "cnn:image_size=16:width=4:out_dim=16", "sound": "mfcc", "caption": "gru"}
 
@@ -71,15 +73,21 @@ def test_loading_a_classical_model_never_unpickles(chosen, colors, monkeypatch):
     pd.testing.assert_frame_equal(pm.load(run).predict_proba(colors), expected, check_exact=True)
 
 
-def test_embedding_and_onnx_export_of_trees_and_neighbours_are_refused_with_the_way_out(chosen, colors):
+def test_embedding_is_refused_with_the_way_out_and_export_traces_what_reads_cached_features(chosen, colors,
+                                                                                          tmp_path):
     name, p, _ = chosen
     if name == "linear":  # the probe is a torch linear layer: it embeds (and exports: tests/predict/test_probe.py)
         assert p.embed(colors).shape[0] == 60
         return
     with pytest.raises(PolymodalError, match=r"classical model .*--classical"):
         p.embed(colors)
-    with pytest.raises(PolymodalError, match="cannot export it to ONNX"):
-        graph_inputs(p.model_)
+    if name == "lightgbm":  # it also reads the numeric column `weight`, as a raw number decoded in Python
+        with pytest.raises(PolymodalError, match=r"cannot export this model to ONNX:\n  column 'weight': LightGBM "
+                                                 r"reads its numeric values"):
+            graph_inputs(p.model_)
+        return
+    path, specs = export_head(p.model_, tmp_path / "knn.onnx")  # neighbours: torch all the way
+    assert [s.column for s in specs] == ["sound"] and max_diff(p.model_, path, 7, 3) < 1e-4
 
 
 def _mixed(n=240, seed=0):

@@ -1,4 +1,6 @@
-"""A `MultimodalModel` as an ONNX graph: features (or raw tensors) and presence masks in, logits out.
+"""A saved model as an ONNX graph: features (or raw tensors) and presence masks in, logits out. The model is a
+`MultimodalModel`, a classical model that traces in torch (k nearest neighbours, LightGBM's trees as tensor
+operations), or a `WeightedEnsemble` of them (ensemble selection, k-fold bags): one graph either way.
 
 ONNX takes a flat list of tensors, not dicts: column i of the model (in its sorted order) becomes
 the inputs `x{i}` (features `[B, D]` of a frozen cached encoder, or the loader's tensor `[B, ...]`
@@ -40,36 +42,59 @@ def _encoder_of(model: MultimodalModel, column: str):
     return model.encoders[f"m{model.trainable.index(column)}"]
 
 
-def graph_inputs(model: MultimodalModel) -> list[GraphInput]:
-    """One entry per model column, in the model's order; raises when a column cannot be a tensor input."""
-    from ..predict.fitted import check_neural
-    from ..predict.weighted import check_single
+def _member_inputs(member: nn.Module) -> tuple[dict[str, tuple[str, tuple[int, ...], str]], list[str]]:
+    """{column: (kind, shape, dtype)} for what one model reads, and why any column cannot be a tensor input."""
+    from ..predict.fitted import FittedModel
+    from ..predict.knn import NearestNeighbours
+    from ..predict.trees import BoostedTrees
 
-    check_single(model, "export it to ONNX")
-    check_neural(model, "export it to ONNX")
-    out, bad = [], []
-    for i, column in enumerate(model.modalities):
-        if column in model.cached_dims:
-            out.append(GraphInput(column, f"x{i}", f"mask{i}", "features", (model.cached_dims[column],), "float32"))
+    found, bad = {}, []
+    if isinstance(member, NearestNeighbours):  # every column it reads is cached features
+        return {c: ("features", (getattr(member, f"mean{i}").numel(),), "float32")
+                for i, c in enumerate(member.columns)}, bad
+    if isinstance(member, BoostedTrees):
+        bad = member.unexportable()
+        return {c: ("features", (getattr(member, f"center{i}").numel(),), "float32")
+                for i, c in enumerate(member.columns) if member.kinds[c] == "features"}, bad
+    if isinstance(member, FittedModel):
+        return found, [f"{type(member).__name__} has no graph"]
+    for column in member.modalities:
+        if column in member.cached_dims:
+            found[column] = ("features", (member.cached_dims[column],), "float32")
             continue
-        encoder = _encoder_of(model, column)
+        encoder = _encoder_of(member, column)
         empty = encoder.loader().empty()
         if not isinstance(empty, torch.Tensor):
             bad.append(f"column {column!r}: encoder {encoder.name!r} takes strings (tokenised in Python), "
                        "not a tensor")
             continue
-        out.append(GraphInput(column, f"x{i}", f"mask{i}", "input", tuple(empty.shape),
-                              str(empty.dtype).removeprefix("torch.")))
+        found[column] = ("input", tuple(empty.shape), str(empty.dtype).removeprefix("torch."))
+    return found, bad
+
+
+def graph_inputs(model: nn.Module) -> list[GraphInput]:
+    """One entry per model column, in the model's order; raises when a column cannot be a tensor input. A model is
+    a `MultimodalModel`, a classical model traced in torch (nearest neighbours; LightGBM's trees as tensors,
+    predict/tree_tensors.py) or a `WeightedEnsemble` of them, whose members share each column's input."""
+    members = list(getattr(model, "members", [model]))
+    found: dict[str, tuple] = {}
+    bad: list[str] = []
+    for member in members:
+        columns, problems = _member_inputs(member)
+        bad += [p for p in problems if p not in bad]
+        for column, spec in columns.items():
+            if found.setdefault(column, spec) != spec:  # trainable encoders of one column all read its loader
+                bad.append(f"column {column!r}: the ensemble's members read it as {found[column]} and {spec}")
     if bad:
         raise PolymodalError("cannot export this model to ONNX:\n  " + "\n  ".join(bad)
                              + "\nUse a frozen pretrained encoder (features) or a tensor encoder for these columns.")
-    return out
+    return [GraphInput(column, f"x{i}", f"mask{i}", *found[column]) for i, column in enumerate(model.modalities)]
 
 
 class HeadGraph(nn.Module):
     """The model's forward with positional tensors: x0..x{n-1}, mask0..mask{n-1}."""
 
-    def __init__(self, model: MultimodalModel):
+    def __init__(self, model: nn.Module):
         super().__init__()
         self.model, self.columns = model, model.modalities
 
@@ -95,7 +120,7 @@ def sample_inputs(specs: list[GraphInput], batch: int = 3, seed: int = 0) -> dic
     return out
 
 
-def export_head(model: MultimodalModel, path: str | Path, *, sample: dict[str, torch.Tensor] | None = None
+def export_head(model: nn.Module, path: str | Path, *, sample: dict[str, torch.Tensor] | None = None
                 ) -> tuple[Path, list[GraphInput]]:
     """Trace `model` (in eval mode) into `path` atomically; returns the path and the graph's inputs."""
     specs = graph_inputs(model)

@@ -37,12 +37,12 @@ class FittedModel(nn.Module):
 
 
 CLASSICAL_LIMIT = ("it is a classical model ({name}) fitted outside PyTorch: it has no fused representation "
-                   "to embed and no ONNX graph. Refit with classical='linear' or 'none' (--classical) for a "
-                   "model that has them.")
+                   "to embed. Refit with classical='linear' or 'none' (--classical) for a "
+                   "model that has one.")
 
 
 def check_neural(model: nn.Module, what: str) -> None:
-    """Refuse `what` (embedding rows, ONNX export) for a classical model, or an ensemble holding one."""
+    """Refuse `what` (embedding rows) for a classical model, or an ensemble holding one."""
     members = getattr(model, "members", [model])
     fitted = [m for m in members if isinstance(m, FittedModel)]
     if fitted:

@@ -25,6 +25,7 @@ from ..training.data import ArrayData
 from .design import column_kinds, raw_values
 from .fitted import FittedModel
 from .fitting import Candidate
+from .tree_tensors import TreeTensors
 
 NAME = "lightgbm"
 COMPONENTS = 32  # principal components kept per embedding column
@@ -50,10 +51,23 @@ class BoostedTrees(FittedModel):
                 self.register_buffer(f"center{i}", torch.zeros(dim))
                 self.register_buffer(f"basis{i}", torch.zeros(min(COMPONENTS, dim), dim))
         self.register_buffer("booster", torch.zeros(0, dtype=torch.uint8))
-        self._booster = None
+        self._booster = self._tensors = None
 
     def loaded(self) -> None:
-        self._booster = None
+        self._booster = self._tensors = None
+
+    def unexportable(self) -> list[str]:
+        """Why each column the trees read cannot be a tensor input of an ONNX graph (none: exportable)."""
+        return [f"column {c!r}: LightGBM reads its {k} values, which are decoded in Python; only cached features "
+                "go into the graph" for c, k in self.kinds.items() if k != "features"]
+
+    def tensor_matrix(self, inputs: dict, masks: dict) -> torch.Tensor:
+        """`matrix` in torch (cached features only, see `unexportable`): what a traced graph computes."""
+        parts = []
+        for i, c in enumerate(self.columns):
+            x = (pooled(inputs[c]).float() - getattr(self, f"center{i}")) @ self.basis(i).T
+            parts.append(torch.where(masks[c].bool().unsqueeze(1), x, torch.full_like(x, float("nan"))))
+        return torch.cat(parts, dim=1)
 
     @property
     def categorical(self) -> list[int]:
@@ -106,15 +120,23 @@ class BoostedTrees(FittedModel):
     def set_booster(self, booster) -> None:
         text = booster.model_to_string(num_iteration=booster.best_iteration or None)
         self.booster = torch.frombuffer(bytearray(text.encode()), dtype=torch.uint8).clone()
-        self._booster = None
+        self._booster = self._tensors = None
 
-    def forward(self, inputs: dict, masks: dict) -> torch.Tensor:
+    def lightgbm(self):
         if self._booster is None:
             if not len(self.booster):
                 raise PolymodalError("the gradient-boosted trees candidate has not been fitted")
             import lightgbm
 
             self._booster = lightgbm.Booster(model_str=bytes(self.booster.numpy()).decode())
+        return self._booster
+
+    def forward(self, inputs: dict, masks: dict) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():  # traced into a graph: the trees as tensor operations (tree_tensors.py)
+            if getattr(self, "_tensors", None) is None:
+                self._tensors = TreeTensors(self.lightgbm().dump_model())
+            return self._tensors(self.tensor_matrix(inputs, masks))
+        self.lightgbm()
         x = self.matrix(inputs, masks)
         if not len(x):
             return torch.zeros(0, self.out_dim)

@@ -44,11 +44,11 @@ class WeightedEnsemble(nn.Module):
 
 
 ENSEMBLE_LIMIT = ("the saved model is an ensemble of several fitted models (ensemble selection, or a k-fold bag): it "
-                  "has no single fused representation to embed and no one graph to export. Refit with "
+                  "has no single fused representation to embed. Refit with "
                   "ensemble=False (--no-ensemble) and without bag_folds (--bag-folds) for a single model.")
 
 
 def check_single(model: nn.Module, what: str) -> None:
-    """Refuse `what` (embedding, ONNX export) for an ensemble, with the way to get a single model."""
+    """Refuse `what` (embedding rows) for an ensemble, with the way to get a single model."""
     if isinstance(model, WeightedEnsemble):
         raise PolymodalError(f"cannot {what}: {ENSEMBLE_LIMIT}")
