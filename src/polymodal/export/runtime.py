@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from ..paths import home
 from ..predict.model import MultimodalModel
 from ..training.data import ArrayData
 from .graph import GraphInput, HeadGraph, export_head, graph_inputs, sample_inputs
+
+logger = logging.getLogger("polymodal")
 
 RUNTIMES = ("torch", "onnx")
 
@@ -95,6 +98,10 @@ def head_file(model: MultimodalModel, specs: list[GraphInput]) -> Path:
 def head_runtime(model: MultimodalModel) -> OnnxHead:
     """The model's head in ONNX Runtime (exported on first use, parity-checked once per process)."""
     specs = graph_inputs(model)
+    if any(type(m).__name__ == "BoostedTrees" for m in getattr(model, "members", [model])):
+        logger.warning("the saved model holds LightGBM trees: as tensor operations in the ONNX graph they run "
+                       "several times slower than LightGBM itself (BENCHMARKS.md, export-ensemble); the torch "
+                       "runtime, which calls LightGBM, is the faster one here")
     path = head_file(model, specs)
     with _LOCK:
         if path not in _HEADS:

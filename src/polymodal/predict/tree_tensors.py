@@ -57,8 +57,8 @@ class TreeTensors(nn.Module):
         missing = np.zeros((count, width), dtype=np.int64)
         categorical = np.zeros((count, width), dtype=bool)
         sets = np.full((count, width, cats), -1.0)
-        path = np.zeros((count, width, depth))
-        turns = np.full((count, depth), -1.0)  # padded leaves: never reached
+        path = np.zeros((count, width, depth), dtype=np.float32)  # small integers: exact in float32
+        turns = np.full((count, depth), -1.0, dtype=np.float32)  # padded leaves: never reached
         value = np.zeros((count, depth))
         for t, (nodes, leaves) in enumerate(trees):
             for n, node in enumerate(nodes):
@@ -95,7 +95,7 @@ class TreeTensors(nn.Module):
         whole = torch.where(v < 0, torch.ceil(v), torch.floor(v))  # C's cast to int (ONNX has no trunc)
         whole = torch.where(nan, torch.full_like(v, -1.0), whole)
         member = ((whole.unsqueeze(-1) == self.sets).any(-1) & (whole >= 0)).double()
-        left = torch.where(self.categorical, member, go_numeric)
+        left = torch.where(self.categorical, member, go_numeric).float()  # 0/1: the path sums stay exact
         reached = (torch.einsum("btn,tnl->btl", left, self.path) == self.turns).double()  # [B, T, L]
         per_tree = (reached * self.value).sum(-1)  # [B, T]
         one_hot = nn.functional.one_hot(self.tree_output, self.outputs).double()  # [T, outputs]
