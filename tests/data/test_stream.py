@@ -97,3 +97,27 @@ def test_peak_memory_stays_flat_from_1m_to_4m_rows(tmp_path):
         assert counted == rows
         peaks[rows] = peak_kib
     assert peaks[4_000_000] <= 1.25 * peaks[1_000_000], peaks
+
+
+def test_a_table_folder_is_its_table_file_and_a_folder_of_parts_is_a_dataset(tmp_path):
+    from polymodal.data.stream import parquet_path
+    from polymodal.predict.streamed import wants_stream
+
+    recipe = tmp_path / "recipe"  # what `polymodal data build` writes: the table beside a data card and a schema
+    recipe.mkdir()
+    df = pd.read_csv(_csv(recipe / "table.csv", 20))
+    df.to_parquet(recipe / "table.parquet")
+    (recipe / "DATACARD.md").write_text("# a data card, not Parquet\n")
+    (recipe / "schema.yaml").write_text("label: label\n")
+    assert parquet_path(recipe) == recipe / "table.parquet"
+    assert wants_stream(None, recipe) is False  # small: read whole (it once opened DATACARD.md as a part)
+    assert len(StreamTable(parquet_path(recipe))) == 20
+    only_csv = tmp_path / "csv"
+    only_csv.mkdir()
+    _csv(only_csv / "table.csv", 5)
+    assert parquet_path(only_csv) is None
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    df.iloc[:10].to_parquet(parts / "part-0.parquet")
+    df.iloc[10:].to_parquet(parts / "part-1.parquet")
+    assert parquet_path(parts) == parts and len(StreamTable(parts)) == 20

@@ -90,11 +90,17 @@ def convert(src: str | Path, dst: str | Path, *, row_group_rows: int = ROW_GROUP
 
 
 def parquet_path(data) -> Path | None:
-    """`data` as a Parquet file or a folder of Parquet files, else None."""
+    """`data` as a Parquet file or a folder of Parquet files, else None. A table folder as `read_table` reads it
+    (a recipe's: table.parquet or table.csv beside DATACARD.md, schema.yaml and the media) is its table file,
+    not a folder of parts."""
     if not isinstance(data, str | Path):
         return None
     path = Path(data).expanduser()
     if path.is_dir():
+        if (path / "table.parquet").is_file():
+            return path / "table.parquet"
+        if any((path / name).is_file() for name in ("table.csv", "table.jsonl")):
+            return None
         return path if any(path.glob("*.parquet")) else None
     return path if path.suffix.lower() in (".parquet", ".pq") and path.is_file() else None
 
