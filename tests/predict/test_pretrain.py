@@ -90,3 +90,11 @@ def test_the_command_line_flag_reaches_the_predictor(tmp_path, capsys):
 
     assert main(["fit", str(tmp_path / "no-such-table.csv"), "--label", "y", "--pretrain", "--denoise", "0.5"]) == 2
     assert "choose one (--pretrain or --denoise)" in capsys.readouterr().err
+
+
+def test_columns_never_present_together_are_skipped_with_the_reason():
+    rows = _paired(40, 1)
+    rows.masks["a"][20:] = False  # a only in the first half, b only in the second: no row holds both
+    rows.masks["b"][:20] = False
+    fronts, info = pretrain_fronts(rows, rows, None, ["a", "b"], seed=0)
+    assert fronts == {} and "nothing to bring together" in info["skipped"]

@@ -41,6 +41,7 @@ def _probe_rows(x: np.ndarray) -> np.ndarray:
     out = x.copy()
     out[:4, 2] = [-1.0, 7.0, 2.5, -0.5]  # a negative, an unseen and a fractional category
     out[4:8, 0] = np.nan
+    out[12:16, 1] = np.nan  # NaN in a column trained without any (missing type None: read as 0)
     out[8:12, 3] = 0.0
     return out
 

@@ -98,13 +98,13 @@ def head_file(model: MultimodalModel, specs: list[GraphInput]) -> Path:
 def head_runtime(model: MultimodalModel) -> OnnxHead:
     """The model's head in ONNX Runtime (exported on first use, parity-checked once per process)."""
     specs = graph_inputs(model)
-    if any(type(m).__name__ == "BoostedTrees" for m in getattr(model, "members", [model])):
-        logger.warning("the saved model holds LightGBM trees: as tensor operations in the ONNX graph they run "
-                       "several times slower than LightGBM itself (BENCHMARKS.md, export-ensemble); the torch "
-                       "runtime, which calls LightGBM, is the faster one here")
     path = head_file(model, specs)
     with _LOCK:
-        if path not in _HEADS:
+        if path not in _HEADS:  # once per graph and process
+            if any(type(m).__name__ == "BoostedTrees" for m in getattr(model, "members", [model])):
+                logger.warning("the saved model holds LightGBM trees: as tensor operations in the ONNX graph they "
+                               "run several times slower than LightGBM itself (BENCHMARKS.md, export-ensemble); the "
+                               "torch runtime, which calls LightGBM, is the faster one here")
             if not path.exists():
                 export_head(model, path)
             head = OnnxHead(path, specs)

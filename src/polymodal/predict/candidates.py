@@ -119,12 +119,22 @@ def _pretrain(p, splits: dict[str, ArrayData], models: dict, stage: str) -> None
     columns = pretrain_columns(p.encoders_, p.columns_) if getattr(p, "pretrain", False) and models else []
     if not columns:
         return
-    extra = getattr(p, "pretrain_arrays_", None)
-    logger.info("%scontrastive pre-training of %s on %d training + %d unlabeled rows", stage, ", ".join(columns),
-                len(splits["train"]), len(extra) if extra is not None else 0)
-    fronts, info = pretrain_fronts(splits["train"], splits.get("val", splits["train"]), extra, columns, seed=p.seed)
-    if not stage:  # the final fit's, for the report
-        p.pretrain_info_ = info
+    earlier = getattr(p, "pretrained_fronts_", {})
+    base = stage.replace("pseudo:", "")
+    if base != stage and base in earlier:  # self-training's second round: its extra rows are the unlabeled ones,
+        fronts = earlier[base]  # which the first round's fronts were already trained on
+    else:
+        extra = getattr(p, "pretrain_arrays_", None)
+        logger.info("%scontrastive pre-training of %s on %d training + %d unlabeled rows", stage, ", ".join(columns),
+                    len(splits["train"]), len(extra) if extra is not None else 0)
+        fronts, info = pretrain_fronts(splits["train"], splits.get("val", splits["train"]), extra, columns,
+                                       seed=p.seed)
+        if "skipped" in info:
+            logger.info("%scontrastive pre-training skipped: %s", stage, info["skipped"])
+            return
+        p.pretrained_fronts_ = {**earlier, base: fronts}
+        if not stage or getattr(p, "pretrain_info_", None) is None:  # the final fit's (or a bag's first fold's)
+            p.pretrain_info_ = info
     for model in models.values():
         attach(model, fronts)
 

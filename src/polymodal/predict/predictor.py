@@ -171,6 +171,7 @@ class Predictor(Job):
         self.budget_, self.skipped_candidates_ = Budget(self.time_limit), []  # the clock starts now
         run = self._start_fit(out, resume=resume, overwrite=overwrite, tensorboard=tensorboard)
         self.streamed_ = self.denoised_ = self.warm_ = self.warm_info_ = self.pretrain_info_ = None
+        self.pretrained_fronts_ = {}  # a round's contrastive fronts, reused by its self-training round
         if streamed:
             return self._fit_streamed(data, run, resume)
         if self.warm_start is not None:
@@ -194,6 +195,7 @@ class Predictor(Job):
         self.split_sizes_ = {k: len(v) for k, v in parts.items()}
         self._estimate(kind, table, parts, data_all)
         self.candidates_, best = self._fit_candidates(splits, run, resume)
+        self.pretrain_arrays_, self.pretrained_fronts_ = None, {}  # the unlabeled rows' features: not kept
         self.history_ = {c.name: c.history for c in self.candidates_}
         self._choose_best(best)
         if teacher is not None:  # student against teacher: size and latency on the evaluation rows

@@ -71,17 +71,18 @@ class _Stage(nn.Module):
 def pretrain_fronts(train: ArrayData, val: ArrayData, unlabeled: ArrayData | None, columns: list[str], *,
                     seed: int = 0) -> tuple[dict[str, Denoiser], dict]:
     """A front per column of `columns`, pre-trained on `train` + `unlabeled`, early-stopped on `val`; and what
-    happened (rows, epochs, validation loss before and after)."""
-    from .streamed import bounded
-
+    happened (rows, epochs, validation loss before and after). No fronts (and why, under "skipped") when fewer
+    than two columns have values in 2 rows, or no two columns are present together in 2 rows."""
     parts = [train.only(columns)] + ([unlabeled.only(columns)] if unlabeled is not None and len(unlabeled) else [])
-    rows = bounded(_pool(parts), MAX_ROWS, seed)
-    val = bounded(val.only(columns), MAX_ROWS, seed) if len(val) else rows
+    rows = _capped(_pool(parts), seed)
+    val = _capped(val.only(columns), seed) if len(val) else rows
+    columns = [c for c in columns if int(rows.masks[c].sum()) >= 2]  # a column almost never present: left out
+    together = sum(int((rows.masks[a] & rows.masks[b]).sum()) for a, b in combinations(columns, 2))
+    if len(columns) < 2 or together < 2:
+        return {}, {"skipped": "fewer than two columns with values in the same rows: nothing to bring together"}
     fronts = {}
     for column in columns:
         x = rows.inputs[column].float()[rows.masks[column]]
-        if len(x) < 2:
-            raise PolymodalError(f"contrastive pre-training: column {column!r} has fewer than 2 rows with a value")
         front = Denoiser(x.shape[1])
         front.mean.copy_(x.mean(0))
         front.std.copy_(x.std(0).clamp_min(1e-6))
@@ -93,6 +94,14 @@ def pretrain_fronts(train: ArrayData, val: ArrayData, unlabeled: ArrayData | Non
     info = {"columns": list(columns), "rows": len(train), "unlabeled_rows": len(parts[1]) if len(parts) > 1 else 0,
             "epochs": epochs, "val_loss_start": round(start, 4), "val_loss_end": round(_held_out(stage, val), 4)}
     return {c: f.eval() for c, f in stage.fronts.items()}, info
+
+
+def _capped(data: ArrayData, seed: int) -> ArrayData:
+    """At most `MAX_ROWS` rows of `data`, a seeded sample in their order."""
+    if len(data) <= MAX_ROWS:
+        return data
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:MAX_ROWS].sort().values
+    return ArrayData({c: v[pick] for c, v in data.inputs.items()}, {c: m[pick] for c, m in data.masks.items()}, None)
 
 
 def _pool(parts: list[ArrayData]) -> ArrayData:

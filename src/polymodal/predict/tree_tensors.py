@@ -77,7 +77,7 @@ class TreeTensors(nn.Module):
                 for n, side in steps:
                     path[t, n, leaf] = side
         outputs = int(dump.get("num_tree_per_iteration", 1))
-        self.outputs = outputs
+        self.outputs, self.has_categorical = outputs, bool(categorical.any())
         for name, array in (("feature", feature), ("threshold", threshold), ("default_left", default_left),
                             ("missing", missing), ("categorical", categorical), ("sets", sets), ("path", path),
                             ("turns", turns), ("value", value), ("tree_output", np.arange(count) % outputs)):
@@ -92,10 +92,13 @@ class TreeTensors(nn.Module):
         absent = zero | ((self.missing == MISSING["NaN"]) & nan)
         # decisions as 0/1 doubles: ONNX Runtime has no Where over booleans
         go_numeric = torch.where(absent, self.default_left.double().expand_as(v), (numeric <= self.threshold).double())
-        whole = torch.where(v < 0, torch.ceil(v), torch.floor(v))  # C's cast to int (ONNX has no trunc)
-        whole = torch.where(nan, torch.full_like(v, -1.0), whole)
-        member = ((whole.unsqueeze(-1) == self.sets).any(-1) & (whole >= 0)).double()
-        left = torch.where(self.categorical, member, go_numeric).float()  # 0/1: the path sums stay exact
+        left = go_numeric
+        if self.has_categorical:  # left out of the graph when no node splits a category
+            whole = torch.where(v < 0, torch.ceil(v), torch.floor(v))  # C's cast to int (ONNX has no trunc)
+            whole = torch.where(nan, torch.full_like(v, -1.0), whole)
+            member = ((whole.unsqueeze(-1) == self.sets).any(-1) & (whole >= 0)).double()
+            left = torch.where(self.categorical, member, go_numeric)
+        left = left.float()  # 0/1: the path sums stay exact
         reached = (torch.einsum("btn,tnl->btl", left, self.path) == self.turns).double()  # [B, T, L]
         per_tree = (reached * self.value).sum(-1)  # [B, T]
         one_hot = nn.functional.one_hot(self.tree_output, self.outputs).double()  # [T, outputs]
