@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import PolymodalError
+from ..training.best_state import BestState
 
 BOTTLENECK = 64
 EPOCHS, PATIENCE, BATCH, LR = 60, 5, 256, 2e-3
@@ -93,7 +94,7 @@ def _fit(model: Denoiser, x: torch.Tensor, v: torch.Tensor, noise: float, seed: 
     g = torch.Generator().manual_seed(seed)
     fixed = _corrupt(model, v, noise, torch.Generator().manual_seed(seed + 1))  # the same corruption every epoch
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=1e-4)
-    best, best_state, waited = math.inf, copy.deepcopy(model.state_dict()), 0
+    best = BestState(model, patience=PATIENCE, tolerance=1e-6)
     for _ in range(EPOCHS):
         model.train()
         for idx in torch.randperm(len(x), generator=g).split(BATCH):
@@ -104,14 +105,9 @@ def _fit(model: Denoiser, x: torch.Tensor, v: torch.Tensor, noise: float, seed: 
         model.eval()
         with torch.no_grad():
             held = float(_loss(model, fixed, v))
-        if held < best - 1e-6:
-            best, best_state, waited = held, copy.deepcopy(model.state_dict()), 0
-        else:
-            waited += 1
-            if waited >= PATIENCE:
-                break
-    model.load_state_dict(best_state)
-    return model.eval()
+        if best.stop(held):
+            break
+    return best.restore().eval()
 
 
 def _figures(model: Denoiser, v: torch.Tensor, noise: float, seed: int) -> dict:

@@ -17,7 +17,6 @@ discarded and the fronts, which keep each column's own width, are what the class
 
 from __future__ import annotations
 
-import copy
 import math
 from itertools import combinations
 
@@ -27,6 +26,7 @@ from torch import nn
 
 from ..alignment.losses import info_nce
 from ..errors import PolymodalError
+from ..training.best_state import BestState
 from ..training.data import ArrayData
 from .denoise import Denoiser, denoised_columns
 
@@ -128,7 +128,7 @@ def _held_out(stage: _Stage, val: ArrayData) -> float:
 def _fit(stage: _Stage, rows: ArrayData, val: ArrayData, seed: int) -> int:
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW([p for p in stage.parameters() if p.requires_grad], lr=LR, weight_decay=1e-4)
-    best, best_state, waited, ran = _held_out(stage, val), copy.deepcopy(stage.state_dict()), 0, 0
+    best, ran = BestState(stage, patience=PATIENCE, tolerance=1e-4, best=_held_out(stage, val)), 0
     for epoch in range(1, EPOCHS + 1):
         ran = epoch
         stage.train()
@@ -140,12 +140,7 @@ def _fit(stage: _Stage, rows: ArrayData, val: ArrayData, seed: int) -> int:
             opt.zero_grad()
             loss.backward()
             opt.step()
-        held = _held_out(stage, val)
-        if held < best - 1e-4:
-            best, best_state, waited = held, copy.deepcopy(stage.state_dict()), 0
-        else:
-            waited += 1
-            if waited >= PATIENCE:
-                break
-    stage.load_state_dict(best_state)
+        if best.stop(_held_out(stage, val)):
+            break
+    best.restore()
     return ran
